@@ -1,0 +1,12 @@
+/**
+ * The package root: the embedded API. The Database class arrives with the WAL issue; today the root
+ * exports the error types that every layer reports through.
+ */
+export {
+  CorruptionError,
+  ERROR_TABLE,
+  type ErrorCode,
+  isJubilantError,
+  JubilantError,
+} from './util/errors.js';
+export { IoError } from './io/file-system.js';

@@ -1,0 +1,31 @@
+/**
+ * Byte helpers. Key order everywhere (tree, locks, test models) is bytewise on UTF-8 bytes, which is
+ * what `Buffer.compare` does; JS `<` on strings compares UTF-16 units and disagrees above U+FFFF.
+ */
+import { Buffer } from 'node:buffer';
+
+export function compareBytes(left: Uint8Array, right: Uint8Array): number {
+  return Buffer.compare(left, right);
+}
+
+export function bytesEqual(left: Uint8Array, right: Uint8Array): boolean {
+  return left.byteLength === right.byteLength && Buffer.compare(left, right) === 0;
+}
+
+/** A Buffer view over the same memory (no copy), for node APIs that want a Buffer. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return asBuffer(bytes).toString('hex');
+}
+
+export function fromHex(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+const utf8Encoder = new TextEncoder();
+export function utf8(text: string): Uint8Array {
+  return utf8Encoder.encode(text);
+}
