@@ -2,6 +2,8 @@
  * The package root: the embedded API. The Database class arrives with the WAL issue; today the root
  * exports the error types that every layer reports through.
  */
+
+export { IoError } from './io/file-system.js';
 export {
   CorruptionError,
   ERROR_TABLE,
@@ -9,4 +11,3 @@ export {
   isJubilantError,
   JubilantError,
 } from './util/errors.js';
-export { IoError } from './io/file-system.js';

@@ -8,6 +8,7 @@
  * only after `syncDirectory` of its directory has resolved. Errors are `IoError`s carrying the errno
  * code (EIO, ENOSPC, ENOENT, ...) so callers can tell a full disk from a failed fsync.
  */
+import { compareBytes } from '../util/bytes.js';
 import { JubilantError } from '../util/errors.js';
 
 export interface OpenOptions {
@@ -93,4 +94,13 @@ export class IoError extends JubilantError {
 
 export function isIoError(error: unknown, errno?: string): error is IoError {
   return error instanceof IoError && (errno === undefined || error.errno === errno);
+}
+
+/** Sorts names bytewise on their UTF-8 bytes (BRIEF.md, "Keys, values, names"), as `list` returns them. */
+export function sortNamesBytewise(names: string[]): string[] {
+  const encoder = new TextEncoder();
+  return names
+    .map((name) => ({ name, bytes: encoder.encode(name) }))
+    .sort((left, right) => compareBytes(left.bytes, right.bytes))
+    .map((entry) => entry.name);
 }
