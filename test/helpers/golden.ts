@@ -24,7 +24,8 @@ export function expectGolden(name: string, actual: Uint8Array): void {
     writeFileSync(path, actual);
     return;
   }
-  if (!existsSync(path)) throw new Error(`golden file ${path} is missing: create it with JUBILANT_UPDATE_GOLDEN=1`);
+  if (!existsSync(path))
+    throw new Error(`golden file ${path} is missing: create it with JUBILANT_UPDATE_GOLDEN=1`);
   expect(
     toHex(actual),
     `bytes differ from ${path}; if the format changed on purpose, rerun with JUBILANT_UPDATE_GOLDEN=1`,
