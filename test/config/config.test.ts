@@ -38,6 +38,35 @@ describe('config', () => {
   it('an unknown key is rejected with its name', () => {
     expect(configError('[storage]\npage_size = 4096')).toContain('unknown key storage.page_size');
     expect(configError('[stroage]')).toContain('unknown key stroage');
+    expect(configError('[wal]\nsegment_size = 1')).toContain('unknown key wal.segment_size');
+  });
+
+  it('wal keys map to camelCase too', () => {
+    const wal = parseConfig('[wal]\ngroup_commit_max_latency_ms = 2\ndurability = "relaxed"').wal;
+    expect(wal).toMatchObject({ groupCommitMaxLatencyMs: 2, durability: 'relaxed' });
+  });
+
+  it('the defaults are the documented ones', () => {
+    expect(DEFAULT_CONFIG.wal).toEqual({
+      durability: 'fsync',
+      segmentBytes: 64 * 1024 * 1024,
+      groupCommitMaxLatencyMs: 5,
+      groupCommitBytesMax: 4 * 1024 * 1024,
+    });
+    expect(DEFAULT_CONFIG.checkpoint).toEqual({
+      intervalMs: 60_000,
+      walBytes: 256 * 1024 * 1024,
+      dirtyShareMax: 0.5,
+    });
+    expect(DEFAULT_CONFIG.cache).toEqual({ cacheBytes: 64 * 1024 * 1024 });
+  });
+
+  it('a durability other than fsync or relaxed is rejected', () => {
+    expect(configError('[wal]\ndurability = "sometimes"')).toContain('wal.durability must be one of');
+  });
+
+  it('a dirty share out of range is rejected', () => {
+    expect(configError('[checkpoint]\ndirty_share_max = 1.5')).toContain('checkpoint.dirty_share_max');
   });
 
   it('a page size that is not a power of two is rejected', () => {
