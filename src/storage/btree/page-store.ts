@@ -209,8 +209,10 @@ export class PageStore {
    * so a WAL segment holding only such records is no longer needed by either.
    */
   get durableCheckpointLsnMin(): Lsn {
+    const active = this.activeSuperblock.checkpointLsn;
     const fallback = this.fallbackCheckpointLsn ?? lsn(0);
-    return fallback < this.activeSuperblock.checkpointLsn ? fallback : this.activeSuperblock.checkpointLsn;
+    if (fallback < active) return fallback;
+    return active;
   }
 
   get pageCount(): number {
