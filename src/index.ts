@@ -1,9 +1,15 @@
 /**
- * The package root: the embedded API. The Database class arrives with the WAL issue; today the root
- * exports the error types that every layer reports through.
+ * The package root: the embedded API. `Database.open(dir)` creates or opens a data directory; errors
+ * are `JubilantError`s whose string `code` is the same one the wire protocol reports.
  */
-
-export { IoError } from './io/file-system.js';
+export {
+  Database,
+  type DatabaseOptions,
+  type DatabaseStats,
+  type ScanOptions,
+  type SetOptions,
+  type Value,
+} from './engine/database.js';
 export {
   CorruptionError,
   ERROR_TABLE,
@@ -11,3 +17,4 @@ export {
   isJubilantError,
   JubilantError,
 } from './util/errors.js';
+export { IoError } from './io/file-system.js';

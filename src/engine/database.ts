@@ -1,0 +1,463 @@
+/**
+ * The embedded database: `Database.open(dir)` and get/set/del/scan/checkpoint/stats/close.
+ *
+ * Write path: validate (nothing is logged or locked for bad input) → wait for earlier commits on the
+ * same keys → submit one WAL record (group commit assigns the LSN) → `fsync` commits are applied to the
+ * tree once durable, `relaxed` ones at once → acknowledge. So a reader sees an `fsync` write only after
+ * it is durable, and a read that meets a `relaxed` write not yet durable waits for it: no client ever
+ * observes a write a crash could take back.
+ *
+ * Failure rules: a failed fsync (of the WAL or a checkpoint) turns the database read-only until it is
+ * reopened, and the in-memory state is reloaded from the last checkpoint and the WAL up to the last
+ * durable LSN, so nothing unacknowledged stays visible. ENOSPC from a WAL write fails the affected
+ * `fsync` commits with DISK_FULL (retryable) while reads go on; writing resumes when space returns.
+ */
+import { NodeFileSystem } from '../io/node-file-system.js';
+import type { FileSystem } from '../io/file-system.js';
+import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
+import type { Btree } from '../storage/btree/btree.js';
+import { prefixRange, type KeyRange } from '../storage/btree/key-range.js';
+import type { LeafEntry } from '../storage/btree/node.js';
+import { leafEntryBytes } from '../storage/btree/node-format.js';
+import type { PageStore } from '../storage/btree/page-store.js';
+import { UnifiedCache } from '../storage/cache/unified-cache.js';
+import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
+import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
+import { WalWriter } from '../storage/wal/wal-writer.js';
+import { assert } from '../util/assert.js';
+import { utf8 } from '../util/bytes.js';
+import { JubilantError } from '../util/errors.js';
+import { type Lsn, lsn } from '../util/ids.js';
+import { AppliedWatermark } from './applied-watermark.js';
+import { CalibratedClock, type Clock, systemClock } from './clock.js';
+import { DatabaseLock } from './database-lock.js';
+import { type DatabaseOptions, resolveOptions, type ResolvedOptions } from './database-options.js';
+import { KeyChains } from './key-chains.js';
+import { ensureCreated, entryOf, openStorage } from './storage-engine.js';
+import { decodeKey, decodeValue, encodeKey, encodeValue, isLive, type Value } from './value-codec.js';
+
+export type { DatabaseOptions } from './database-options.js';
+export type { Value } from './value-codec.js';
+
+export interface SetOptions {
+  /** Expire this many milliseconds after the commit. */
+  readonly ttlMs?: number;
+  /** Expire at this absolute wall-clock Unix millisecond. At most one of the two. */
+  readonly expiresAtMs?: number;
+  readonly durability?: Durability;
+}
+
+export interface ScanOptions {
+  readonly start?: string;
+  /** Exclusive. */
+  readonly end?: string;
+  readonly prefix?: string;
+  readonly limit?: number;
+  readonly reverse?: boolean;
+}
+
+export interface DatabaseStats {
+  readonly lsn: {
+    readonly next: Lsn;
+    readonly durable: Lsn;
+    readonly applied: Lsn;
+    readonly checkpoint: Lsn;
+  };
+  readonly cache: ReturnType<UnifiedCache['stats']> & { readonly accountedBytes: number };
+  readonly wal: { readonly segments: number; readonly batches: number; readonly records: number };
+  readonly tree: { readonly pageCount: number; readonly dirtyPages: number; readonly dirtyBytes: number };
+  readonly commits: number;
+  readonly checkpoints: number;
+  readonly readOnly: string | undefined;
+}
+
+const SCAN_BATCH_ENTRIES = 256;
+
+export class Database {
+  readonly directory: string;
+  private readonly fs: FileSystem;
+  private readonly options: ResolvedOptions;
+  private readonly lock: DatabaseLock;
+  private readonly manifest: Manifest;
+  private readonly cache: UnifiedCache;
+  private readonly clock: CalibratedClock;
+  private readonly wal: WalWriter;
+  private readonly groupCommit: GroupCommit;
+  private readonly keyChains = new KeyChains();
+  private readonly applied: AppliedWatermark;
+  private store: PageStore;
+  private tree: Btree;
+  private checkpointRunning: Promise<void> | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private walBytesSinceCheckpoint = 0;
+  private readOnlyReason: Error | undefined;
+  private closing = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private commits = 0;
+  private checkpoints = 0;
+
+  private constructor(parts: DatabaseParts) {
+    this.directory = parts.directory;
+    this.fs = parts.fs;
+    this.options = parts.options;
+    this.lock = parts.lock;
+    this.manifest = parts.manifest;
+    this.cache = parts.cache;
+    this.clock = parts.clock;
+    this.wal = parts.wal;
+    this.store = parts.store;
+    this.tree = parts.tree;
+    this.applied = new AppliedWatermark(lsn(parts.wal.nextLsn - 1n));
+    this.groupCommit = new GroupCommit(parts.wal, {
+      maxLatencyMs: this.options.groupCommitMaxLatencyMs,
+      batchBytesMax: this.options.groupCommitBatchBytesMax,
+      retryDelayMs: this.options.diskFullRetryDelayMs,
+      onFailure: (error) => this.enterReadOnly(error),
+    });
+    if (this.options.checkpointIntervalMs > 0) {
+      this.checkpointTimer = setInterval(() => this.triggerCheckpoint(), this.options.checkpointIntervalMs);
+      this.checkpointTimer.unref();
+    }
+  }
+
+  /** Creates or opens the database in `directory`, running recovery. One process owns it at a time. */
+  static async open(directory: string, options: DatabaseOptions = {}): Promise<Database> {
+    const resolved = resolveOptions(options);
+    const fs = options.fs ?? new NodeFileSystem();
+    const wallClock: Clock = options.clock ?? systemClock;
+    await fs.mkdir(directory);
+    const lock = await DatabaseLock.acquire(fs, directory);
+    try {
+      await ensureCreated(fs, directory, {
+        pageSizeBytes: resolved.pageSizeBytes,
+        inlineValueThresholdBytes: resolved.inlineValueThresholdBytes,
+        nowMs: wallClock.wallMs(),
+      });
+      const cache = new UnifiedCache(resolved.cacheBytes);
+      const opened = await openStorage(fs, directory, { cache, repair: true });
+      const wal = await WalWriter.open(fs, directory, {
+        databaseUuid: opened.manifest.databaseUuid,
+        segmentBytes: resolved.walSegmentBytes,
+        formatMajor: FORMAT_MAJOR,
+        end: opened.recovery.end,
+      });
+      const clock = new CalibratedClock(wallClock, opened.store.superblock.nowFloorMs);
+      return new Database({ directory, fs, options: resolved, lock, cache, clock, wal, ...opened });
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  // --- reads -------------------------------------------------------------------------------------
+
+  /** The key's value, or undefined when it is missing, deleted or expired. */
+  async get(key: string): Promise<Value | undefined> {
+    this.checkOpen();
+    const keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
+    const entry = await this.tree.get(keyBytes);
+    if (entry === undefined) return undefined;
+    await this.waitDurable(entry.revision);
+    return isLive(entry, this.clock.nowMs()) ? this.valueOf(entry) : undefined;
+  }
+
+  /**
+   * Keys in bytewise order (or reverse) over `[start, end)` or a prefix, read in batches that are each
+   * consistent on their own. A serializable scan is a transaction's SCAN op.
+   */
+  async *scan(options: ScanOptions = {}): AsyncGenerator<{ key: string; value: Value }> {
+    this.checkOpen();
+    const range = this.rangeOf(options);
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    assert(limit >= 0, 'scan limit must not be negative');
+    let returned = 0;
+    const cursor = this.tree.cursor({ ...range, reverse: options.reverse === true });
+    while (returned < limit) {
+      const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
+      const revisionMax = batch.reduce((max, entry) => (entry.revision > max ? entry.revision : max), lsn(0));
+      await this.waitDurable(revisionMax);
+      const nowMs = this.clock.nowMs();
+      for (const entry of batch) {
+        if (!isLive(entry, nowMs)) continue;
+        yield { key: decodeKey(entry.key), value: this.valueOf(entry) };
+        returned += 1;
+        if (returned >= limit) return;
+      }
+      if (batch.length < SCAN_BATCH_ENTRIES) return;
+    }
+  }
+
+  // --- writes ------------------------------------------------------------------------------------
+
+  async set(key: string, value: Value, options: SetOptions = {}): Promise<void> {
+    this.checkWritable();
+    const keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
+    const encoded = encodeValue(value);
+    const mutation: WalMutation = {
+      kind: 'upsert',
+      key: keyBytes,
+      valueType: encoded.valueType,
+      inlineValue: encoded.bytes,
+      expiresAtMs: this.expiryOf(options),
+    };
+    this.checkFits(mutation, encoded.bytes.byteLength);
+    await this.track(this.commit([mutation], options.durability ?? this.options.durability));
+  }
+
+  async del(key: string, options: { durability?: Durability } = {}): Promise<void> {
+    this.checkWritable();
+    const keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
+    await this.track(
+      this.commit([{ kind: 'tombstone', key: keyBytes }], options.durability ?? this.options.durability),
+    );
+  }
+
+  /** Logs and applies one commit; resolves with its LSN once it is acknowledged. */
+  private async commit(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
+    const release = await this.keyChains.acquire(mutations.map((mutation) => mutation.key));
+    try {
+      this.checkWritable();
+      await this.admitWrite();
+      const committedAtMs = this.clock.nowMs();
+      const record = (recordLsn: Lsn) =>
+        encodeWalRecord({ lsn: recordLsn, body: { kind: 'commit', mutations, committedAtMs } });
+      const submitted = this.groupCommit.submit(record, durability);
+      this.walBytesSinceCheckpoint += mutations.reduce((sum, m) => sum + m.key.byteLength + 64, 0);
+      if (durability === 'fsync') {
+        try {
+          await submitted.durable;
+        } catch (error) {
+          this.applied.mark(submitted.lsn); // voided (DISK_FULL) or lost (READ_ONLY): nothing to apply
+          throw error;
+        }
+      }
+      await this.apply(mutations, submitted.lsn);
+      this.commits += 1;
+      this.afterCommit();
+      return submitted.lsn;
+    } finally {
+      release();
+    }
+  }
+
+  private async apply(mutations: readonly WalMutation[], commitLsn: Lsn): Promise<void> {
+    for (const mutation of mutations) await this.tree.put(entryOf(mutation, commitLsn));
+    this.applied.mark(commitLsn);
+  }
+
+  private checkFits(mutation: WalMutation, valueBytes: number): void {
+    const entry = entryOf(mutation, lsn(0));
+    if (
+      valueBytes > this.manifest.inlineValueThresholdBytes ||
+      leafEntryBytes(entry) > this.tree.entryBytesMax
+    ) {
+      throw new JubilantError(
+        'VALUE_TOO_LARGE',
+        `a value of ${valueBytes} bytes does not fit inline (threshold ${this.manifest.inlineValueThresholdBytes} ` +
+          'bytes, and key plus value must fit a quarter page); values above it need the value log',
+      );
+    }
+  }
+
+  private expiryOf(options: SetOptions): number {
+    if (options.ttlMs !== undefined && options.expiresAtMs !== undefined) {
+      throw new JubilantError('INVALID_ARGUMENT', 'give ttlMs or expiresAtMs, not both');
+    }
+    for (const [name, value] of [
+      ['ttlMs', options.ttlMs],
+      ['expiresAtMs', options.expiresAtMs],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value <= 0)) {
+        throw new JubilantError('INVALID_ARGUMENT', `${name} must be a positive integer of milliseconds`);
+      }
+    }
+    if (options.ttlMs !== undefined) return this.clock.nowMs() + options.ttlMs;
+    return options.expiresAtMs ?? 0;
+  }
+
+  // --- checkpoints -------------------------------------------------------------------------------
+
+  /** Writes a checkpoint of everything applied so far, then drops WAL segments neither image needs. */
+  async checkpoint(): Promise<void> {
+    this.checkWritable();
+    await this.track(this.runCheckpoint());
+  }
+
+  private async runCheckpoint(): Promise<void> {
+    while (this.checkpointRunning !== undefined) await this.checkpointRunning.catch(() => undefined);
+    const running = this.checkpointOnce();
+    this.checkpointRunning = running;
+    try {
+      await running;
+    } finally {
+      this.checkpointRunning = undefined;
+    }
+  }
+
+  private async checkpointOnce(): Promise<void> {
+    const store = this.store;
+    const bytesBefore = this.walBytesSinceCheckpoint;
+    try {
+      await store.checkpoint(() => this.applied.lsn, {
+        beforePageWrites: (pageLsnMax) => this.groupCommit.waitDurable(pageLsnMax),
+        calibration: this.clock.calibration(),
+      });
+    } catch (error) {
+      this.enterReadOnly(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+    this.checkpoints += 1;
+    this.walBytesSinceCheckpoint = Math.max(0, this.walBytesSinceCheckpoint - bytesBefore);
+    await this.wal.releaseSegmentsBelow(lsn(store.durableCheckpointLsnMin + 1n));
+  }
+
+  /** Starts a checkpoint in the background unless one is running. */
+  private triggerCheckpoint(): void {
+    if (this.checkpointRunning !== undefined || this.closing || this.readOnlyReason !== undefined) return;
+    this.runCheckpoint().catch(() => undefined); // a failure already turned the database read-only
+  }
+
+  private afterCommit(): void {
+    const dirtyShare = this.store.dirtyBytes / this.cache.budgetBytes;
+    if (
+      dirtyShare >= this.options.dirtyShareMax ||
+      this.walBytesSinceCheckpoint >= this.options.checkpointWalBytes
+    ) {
+      this.triggerCheckpoint();
+    }
+  }
+
+  /** Backpressure: while dirty pages fill the cache's budget, new writes wait for a checkpoint. */
+  private async admitWrite(): Promise<void> {
+    while (this.store.dirtyBytes >= this.cache.budgetBytes * this.options.dirtyShareStall) {
+      this.triggerCheckpoint();
+      const running = this.checkpointRunning;
+      if (running === undefined) return;
+      await running.catch(() => undefined);
+      this.checkWritable();
+    }
+  }
+
+  // --- state -------------------------------------------------------------------------------------
+
+  stats(): DatabaseStats {
+    return {
+      lsn: {
+        next: this.groupCommit.nextLsn,
+        durable: this.groupCommit.durableLsn,
+        applied: this.applied.lsn,
+        checkpoint: this.store.superblock.checkpointLsn,
+      },
+      cache: { ...this.cache.stats(), accountedBytes: this.cache.accountedBytes },
+      wal: {
+        segments: this.wal.segments().length,
+        batches: this.groupCommit.counters.batches,
+        records: this.groupCommit.counters.records,
+      },
+      tree: {
+        pageCount: this.store.pageCount,
+        dirtyPages: this.store.dirtyCount,
+        dirtyBytes: this.store.dirtyBytes,
+      },
+      commits: this.commits,
+      checkpoints: this.checkpoints,
+      readOnly: this.readOnlyReason?.message,
+    };
+  }
+
+  /** Stops new work, waits for commits in flight, checkpoints, and releases the directory. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
+    await Promise.allSettled([...this.inFlight]);
+    await this.groupCommit.drain();
+    if (this.readOnlyReason === undefined) await this.runCheckpoint().catch(() => undefined);
+    this.groupCommit.close();
+    await this.wal.close().catch(() => undefined);
+    await this.store.close().catch(() => undefined);
+    await this.lock.release();
+  }
+
+  private enterReadOnly(error: Error): void {
+    if (this.readOnlyReason !== undefined) return;
+    this.readOnlyReason = error;
+    void this.track(this.reloadDurableState());
+  }
+
+  /** After a failure: serve only what is durable (last checkpoint + WAL up to the durable LSN). */
+  private async reloadDurableState(): Promise<void> {
+    const previous = this.store;
+    try {
+      const cache = new UnifiedCache(this.cache.budgetBytes);
+      const opened = await openStorage(this.fs, this.directory, {
+        cache,
+        repair: false,
+        durableLsnMax: this.groupCommit.durableLsn,
+      });
+      this.store = opened.store;
+      this.tree = opened.tree;
+    } catch {
+      // The durable state cannot be read either: reads keep failing with the original error.
+      this.closing = true;
+    }
+    await previous.close().catch(() => undefined);
+  }
+
+  private async waitDurable(revision: Lsn): Promise<void> {
+    if (revision > this.groupCommit.durableLsn) await this.groupCommit.waitDurable(revision);
+  }
+
+  private valueOf(entry: LeafEntry): Value {
+    assert(entry.inlineValue !== undefined, 'value-log values arrive with the value-log issue');
+    return decodeValue(entry.valueType, entry.inlineValue);
+  }
+
+  private rangeOf(options: ScanOptions): KeyRange {
+    if (options.prefix !== undefined) {
+      if (options.start !== undefined || options.end !== undefined) {
+        throw new JubilantError('INVALID_ARGUMENT', 'a scan takes a prefix or a range, not both');
+      }
+      return prefixRange(utf8(options.prefix));
+    }
+    return {
+      ...(options.start === undefined ? {} : { start: utf8(options.start) }),
+      ...(options.end === undefined ? {} : { end: utf8(options.end) }),
+    };
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new JubilantError('CLOSED', 'the database is closed');
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.readOnlyReason !== undefined) {
+      throw new JubilantError(
+        'READ_ONLY',
+        `the database is read-only after a failure (${this.readOnlyReason.message}); reopen it`,
+        { cause: this.readOnlyReason },
+      );
+    }
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const forget = () => this.inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+}
+
+interface DatabaseParts {
+  readonly directory: string;
+  readonly fs: FileSystem;
+  readonly options: ResolvedOptions;
+  readonly lock: DatabaseLock;
+  readonly manifest: Manifest;
+  readonly cache: UnifiedCache;
+  readonly clock: CalibratedClock;
+  readonly wal: WalWriter;
+  readonly store: PageStore;
+  readonly tree: Btree;
+}

@@ -1,0 +1,265 @@
+/**
+ * Group commit: one writer turns the records of concurrent commits into one WAL batch, one write and
+ * one fdatasync per cycle (BRIEF.md, "WAL and group commit").
+ *
+ * - LSNs are assigned at `submit`, in submission order; batches carry consecutive LSNs.
+ * - The writer never idles while records are queued: when a cycle's fdatasync completes, everything
+ *   queued meanwhile goes out at once. An idle writer that gets a record starts a cycle on the next
+ *   turn of the event loop, so commits submitted together share it; that is well within
+ *   `maxLatencyMs`, the bound on how long an idle writer may wait. `batchBytesMax` cuts a batch short.
+ * - Durability `fsync` resolves a commit after the fdatasync that covers it; `relaxed` resolves at
+ *   submission and is lost only if it was submitted after the last completed fdatasync began.
+ * - ENOSPC from a batch's write: the batch's `fsync` commits fail with DISK_FULL (retryable) and their
+ *   records become empty commits (their LSNs stay, so the log has no gap); `relaxed` records, already
+ *   acknowledged, stay; the batch is retried after `retryDelayMs` until space returns.
+ * - Any other failure (EIO from write or fdatasync) fails the group commit for good: every waiting and
+ *   later commit is rejected, and `onFailure` tells the database to turn read-only. Never retried.
+ */
+import { isIoError } from '../../io/file-system.js';
+import { assert } from '../../util/assert.js';
+import { JubilantError } from '../../util/errors.js';
+import { type Lsn, lsn } from '../../util/ids.js';
+import { encodeWalRecord } from './wal-record.js';
+import type { WalWriter } from './wal-writer.js';
+
+export type Durability = 'fsync' | 'relaxed';
+
+export interface GroupCommitOptions {
+  /** Longest an idle writer waits to gather a fuller batch (default 5). */
+  readonly maxLatencyMs: number;
+  /** A batch is cut once its records reach this many bytes (at least one record per batch). */
+  readonly batchBytesMax: number;
+  /** Pause before retrying a batch that failed with ENOSPC. */
+  readonly retryDelayMs: number;
+  readonly onFailure?: (error: Error) => void;
+}
+
+export interface Submitted {
+  readonly lsn: Lsn;
+  /** Resolves when the record is durable; rejects when it never will be (DISK_FULL, IO failure). */
+  readonly durable: Promise<void>;
+}
+
+interface Pending {
+  readonly lsn: Lsn;
+  payload: Uint8Array;
+  readonly durability: Durability;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+  /** An fsync commit that already failed with DISK_FULL: its record is now an empty commit. */
+  voided: boolean;
+}
+
+interface DurableWaiter {
+  readonly lsn: Lsn;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+function emptyCommit(recordLsn: Lsn): Uint8Array {
+  return encodeWalRecord({ lsn: recordLsn, body: { kind: 'commit', mutations: [], committedAtMs: 0 } });
+}
+
+export class GroupCommit {
+  private readonly writer: WalWriter;
+  private readonly options: GroupCommitOptions;
+  private readonly queue: Pending[] = [];
+  private readonly waiters: DurableWaiter[] = [];
+  private next: Lsn;
+  private durable: Lsn;
+  private writing = false;
+  private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private failure: Error | undefined;
+  private idle: Promise<void> = Promise.resolve();
+  private idleResolve: (() => void) | undefined;
+  /** Counters for stats(). */
+  readonly counters = { batches: 0, records: 0, diskFullRetries: 0 };
+
+  constructor(writer: WalWriter, options: GroupCommitOptions) {
+    this.writer = writer;
+    this.options = options;
+    this.next = writer.nextLsn;
+    this.durable = writer.durableLsn > 0n ? writer.durableLsn : lsn(writer.nextLsn - 1n);
+  }
+
+  get nextLsn(): Lsn {
+    return this.next;
+  }
+
+  /** The last LSN covered by a completed fdatasync. */
+  get durableLsn(): Lsn {
+    return this.durable;
+  }
+
+  get failedWith(): Error | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Assigns the next LSN, builds the record with it and queues it. `encode` runs synchronously, so
+   * LSN order is submission order.
+   */
+  submit(encode: (recordLsn: Lsn) => Uint8Array, durability: Durability): Submitted {
+    if (this.failure !== undefined) throw this.readOnlyError();
+    const recordLsn = this.next;
+    this.next = lsn(recordLsn + 1n);
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const durable = new Promise<void>((onResolve, onReject) => {
+      resolve = onResolve;
+      reject = onReject;
+    });
+    // A relaxed commit's caller may never wait for durability; do not let its rejection go unhandled.
+    if (durability === 'relaxed') durable.catch(() => undefined);
+    this.queue.push({
+      lsn: recordLsn,
+      payload: encode(recordLsn),
+      durability,
+      resolve,
+      reject,
+      voided: false,
+    });
+    this.schedule(0);
+    return { lsn: recordLsn, durable };
+  }
+
+  /** Resolves once everything up to `target` is durable; rejects if that can no longer happen. */
+  waitDurable(target: Lsn): Promise<void> {
+    if (target <= this.durable) return Promise.resolve();
+    if (this.failure !== undefined) return Promise.reject(this.readOnlyError());
+    assert(target < this.next, `waiting for LSN ${target}, never assigned`);
+    return new Promise((resolve, reject) => this.waiters.push({ lsn: target, resolve, reject }));
+  }
+
+  /** Resolves when nothing is queued or being written (for close()). */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.writing) {
+      if (this.idleResolve === undefined) this.idle = new Promise((resolve) => (this.idleResolve = resolve));
+      await this.idle;
+    }
+  }
+
+  /** Starts a cycle on the next turn of the event loop, or after `delayMs` (a retry after ENOSPC). */
+  private schedule(delayMs: number): void {
+    if (this.writing || this.scheduled !== undefined || this.queue.length === 0) return;
+    const run = (): void => {
+      this.scheduled = undefined;
+      void this.cycle();
+    };
+    this.scheduled = delayMs > 0 ? setTimeout(run, delayMs) : setImmediate(run);
+  }
+
+  /** Writes batches until the queue is empty (or a retryable failure pauses it). */
+  private async cycle(): Promise<void> {
+    if (this.writing || this.failure !== undefined) return;
+    this.writing = true;
+    try {
+      while (this.queue.length > 0 && this.failure === undefined) {
+        const batch = this.takeBatch();
+        const ok = await this.writeBatch(batch);
+        if (!ok) return; // paused for a retry; the batch went back to the front of the queue
+      }
+    } finally {
+      this.writing = false;
+      if (this.queue.length === 0) this.notifyIdle();
+      else if (this.failure === undefined && this.scheduled === undefined)
+        this.schedule(this.options.retryDelayMs);
+    }
+  }
+
+  private takeBatch(): Pending[] {
+    let bytes = 0;
+    let count = 0;
+    while (count < this.queue.length && (count === 0 || bytes < this.options.batchBytesMax)) {
+      bytes += (this.queue[count] as Pending).payload.byteLength;
+      count += 1;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  /** One write + fdatasync; false when it failed with ENOSPC and must be retried. */
+  private async writeBatch(batch: Pending[]): Promise<boolean> {
+    const first = batch[0] as Pending;
+    assert(
+      first.lsn === this.writer.nextLsn,
+      `batch starts at ${first.lsn}, WAL expects ${this.writer.nextLsn}`,
+    );
+    try {
+      await this.writer.writeBatch(
+        first.lsn,
+        batch.map((pending) => pending.payload),
+      );
+    } catch (error) {
+      if (isIoError(error, 'ENOSPC')) {
+        this.diskFull(batch, error);
+        return false;
+      }
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+      for (const pending of batch) pending.reject(this.readOnlyError());
+      return true;
+    }
+    const last = batch[batch.length - 1] as Pending;
+    this.durable = last.lsn;
+    this.counters.batches += 1;
+    this.counters.records += batch.length;
+    for (const pending of batch) if (!pending.voided) pending.resolve();
+    this.wakeWaiters();
+    return true;
+  }
+
+  /** ENOSPC: fail the batch's fsync commits (retryable), keep its LSNs, and retry it later. */
+  private diskFull(batch: Pending[], error: Error): void {
+    this.counters.diskFullRetries += 1;
+    for (const pending of batch) {
+      if (pending.durability === 'fsync' && !pending.voided) {
+        pending.voided = true;
+        pending.payload = emptyCommit(pending.lsn);
+        pending.reject(error);
+      }
+    }
+    this.queue.unshift(...batch);
+  }
+
+  private wakeWaiters(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const waiter = this.waiters[i] as DurableWaiter;
+      if (waiter.lsn <= this.durable) {
+        this.waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    for (const pending of this.queue.splice(0)) pending.reject(this.readOnlyError());
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.readOnlyError());
+    this.notifyIdle();
+    this.options.onFailure?.(error);
+  }
+
+  private readOnlyError(): JubilantError {
+    const cause = this.failure;
+    return new JubilantError(
+      'READ_ONLY',
+      `the write-ahead log failed (${cause?.message ?? 'unknown'}); the database is read-only until reopened`,
+      cause === undefined ? {} : { cause },
+    );
+  }
+
+  private notifyIdle(): void {
+    const resolve = this.idleResolve;
+    this.idleResolve = undefined;
+    resolve?.();
+  }
+
+  /** Stops timers; the caller drains first. */
+  close(): void {
+    if (this.scheduled !== undefined) {
+      clearTimeout(this.scheduled as NodeJS.Timeout);
+      clearImmediate(this.scheduled as NodeJS.Immediate);
+      this.scheduled = undefined;
+    }
+  }
+}
