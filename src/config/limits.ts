@@ -42,3 +42,9 @@ assert(isValidPageSize(PAGE_SIZE_BYTES_DEFAULT));
 export const INLINE_VALUE_PAGE_FRACTION_MAX = 8;
 assert(INLINE_VALUE_THRESHOLD_BYTES_DEFAULT <= PAGE_SIZE_BYTES_DEFAULT / INLINE_VALUE_PAGE_FRACTION_MAX);
 assert(SUPERBLOCK_FILE_BYTES <= META_FRAME_PAYLOAD_BYTES_MAX);
+
+/** A transaction's key table and op list are bounded, so one request cannot hold unbounded locks. */
+export const TXN_KEYS_MAX = 1024;
+export const TXN_OPS_MAX = 4096;
+/** The default bound on waiting for a lock (a timeout aborts with the retryable LOCK_TIMEOUT). */
+export const LOCK_TIMEOUT_MS_DEFAULT = 5000;

@@ -169,7 +169,10 @@ export class Database {
     this.checkOpen();
     const range = this.rangeOf(options);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
-    assert(limit >= 0, 'scan limit must not be negative');
+    if (options.limit !== undefined && (!Number.isSafeInteger(options.limit) || options.limit < 0)) {
+      throw new JubilantError('INVALID_ARGUMENT', 'a scan limit must be a non-negative integer');
+    }
+    if (limit === 0) return;
     let returned = 0;
     const cursor = this.tree.cursor({ ...range, reverse: options.reverse === true });
     while (returned < limit) {
@@ -201,22 +204,33 @@ export class Database {
       expiresAtMs: this.expiryOf(options),
     };
     this.checkFits(mutation, encoded.bytes.byteLength);
-    await this.track(this.commit([mutation], options.durability ?? this.options.durability));
+    await this.track(this.commit([mutation], this.durabilityOf(options.durability)));
   }
 
   async del(key: string, options: { durability?: Durability } = {}): Promise<void> {
     this.checkWritable();
     const keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
     await this.track(
-      this.commit([{ kind: 'tombstone', key: keyBytes }], options.durability ?? this.options.durability),
+      this.commit([{ kind: 'tombstone', key: keyBytes }], this.durabilityOf(options.durability)),
     );
+  }
+  private durabilityOf(durability: Durability | undefined): Durability {
+    const resolved = durability ?? this.options.durability;
+    if (resolved !== 'fsync' && resolved !== 'relaxed') {
+      throw new JubilantError(
+        'INVALID_ARGUMENT',
+        `durability must be 'fsync' or 'relaxed', not ${String(resolved)}`,
+      );
+    }
+    return resolved;
   }
 
   /** Logs and applies one commit; resolves with its LSN once it is acknowledged. */
   private async commit(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
     const release = await this.keyChains.acquire(mutations.map((mutation) => mutation.key));
     try {
-      this.checkWritable();
+      // The database may have begun closing meanwhile: close() waits for commits already accepted.
+      this.checkNotReadOnly();
       await this.admitWrite();
       const committedAtMs = this.clock.nowMs();
       const record = (recordLsn: Lsn) =>
@@ -271,8 +285,15 @@ export class Database {
         throw new JubilantError('INVALID_ARGUMENT', `${name} must be a positive integer of milliseconds`);
       }
     }
-    if (options.ttlMs !== undefined) return this.clock.nowMs() + options.ttlMs;
-    return options.expiresAtMs ?? 0;
+    const expiresAtMs =
+      options.ttlMs !== undefined ? this.clock.nowMs() + options.ttlMs : (options.expiresAtMs ?? 0);
+    if (!Number.isSafeInteger(expiresAtMs)) {
+      throw new JubilantError(
+        'INVALID_ARGUMENT',
+        `the expiry ${expiresAtMs} is past the largest time stored exactly`,
+      );
+    }
+    return expiresAtMs;
   }
 
   // --- checkpoints -------------------------------------------------------------------------------
@@ -334,7 +355,7 @@ export class Database {
       const running = this.checkpointRunning;
       if (running === undefined) return;
       await running.catch(() => undefined);
-      this.checkWritable();
+      this.checkNotReadOnly();
     }
   }
 
@@ -418,11 +439,11 @@ export class Database {
       if (options.start !== undefined || options.end !== undefined) {
         throw new JubilantError('INVALID_ARGUMENT', 'a scan takes a prefix or a range, not both');
       }
-      return prefixRange(utf8(options.prefix));
+      return prefixRange(boundBytes(options.prefix, 'prefix'));
     }
     return {
-      ...(options.start === undefined ? {} : { start: utf8(options.start) }),
-      ...(options.end === undefined ? {} : { end: utf8(options.end) }),
+      ...(options.start === undefined ? {} : { start: boundBytes(options.start, 'start') }),
+      ...(options.end === undefined ? {} : { end: boundBytes(options.end, 'end') }),
     };
   }
 
@@ -432,6 +453,10 @@ export class Database {
 
   private checkWritable(): void {
     this.checkOpen();
+    this.checkNotReadOnly();
+  }
+
+  private checkNotReadOnly(): void {
     if (this.readOnlyReason !== undefined) {
       throw new JubilantError(
         'READ_ONLY',
@@ -447,6 +472,13 @@ export class Database {
     promise.then(forget, forget);
     return promise;
   }
+}
+
+/** A scan bound as UTF-8 bytes; a lone surrogate would silently become U+FFFD, so it is refused. */
+function boundBytes(bound: unknown, name: string): Uint8Array {
+  if (typeof bound !== 'string') throw new JubilantError('INVALID_ARGUMENT', `scan ${name} must be a string`);
+  if (!bound.isWellFormed()) throw new JubilantError('INVALID_UTF8', `scan ${name} has a lone surrogate`);
+  return utf8(bound);
 }
 
 interface DatabaseParts {

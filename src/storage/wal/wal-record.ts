@@ -90,6 +90,8 @@ function encodeMutation(builder: flatbuffers.Builder, mutation: WalMutation): fl
     return MutationEntry.createMutationEntry(builder, Mutation.Tombstone, tombstone);
   }
   assert((mutation.inlineValue === undefined) !== (mutation.vlogPointer === undefined), 'one value location');
+  // The decoder refuses times a JS number cannot hold exactly; never log one it would refuse.
+  assert(Number.isSafeInteger(mutation.expiresAtMs) && mutation.expiresAtMs >= 0, 'expiry out of range');
   const key = Upsert.createKeyVector(builder, mutation.key);
   const inline =
     mutation.inlineValue === undefined ? 0 : Upsert.createInlineValueVector(builder, mutation.inlineValue);
