@@ -19,7 +19,7 @@ import type { Btree } from '../storage/btree/btree.js';
 import { prefixRange, type KeyRange } from '../storage/btree/key-range.js';
 import type { LeafEntry } from '../storage/btree/node.js';
 import { leafEntryBytes } from '../storage/btree/node-format.js';
-import type { PageStore } from '../storage/btree/page-store.js';
+import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
 import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
@@ -95,6 +95,11 @@ export class Database {
   private readonly inFlight = new Set<Promise<unknown>>();
   private commits = 0;
   private checkpoints = 0;
+  /** Bytes of dirty pages that admitted, not yet applied commits may still create. */
+  private dirtyReservedBytes = 0;
+  /** What one commit may dirty: a leaf and, at worst, a split's new sibling and parent. */
+  private readonly dirtyReserveBytes: number;
+  private reservationsReleased = deferred();
 
   private constructor(parts: DatabaseParts) {
     this.directory = parts.directory;
@@ -108,6 +113,7 @@ export class Database {
     this.store = parts.store;
     this.tree = parts.tree;
     this.applied = new AppliedWatermark(lsn(parts.wal.nextLsn - 1n));
+    this.dirtyReserveBytes = 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes);
     this.groupCommit = new GroupCommit(parts.wal, {
       maxLatencyMs: this.options.groupCommitMaxLatencyMs,
       batchBytesMax: this.options.groupCommitBatchBytesMax,
@@ -232,6 +238,18 @@ export class Database {
       // The database may have begun closing meanwhile: close() waits for commits already accepted.
       this.checkNotReadOnly();
       await this.admitWrite();
+      try {
+        return await this.logAndApply(mutations, durability);
+      } finally {
+        this.releaseReservation();
+      }
+    } finally {
+      release();
+    }
+  }
+
+  private async logAndApply(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
+    {
       const committedAtMs = this.clock.nowMs();
       const record = (recordLsn: Lsn) =>
         encodeWalRecord({ lsn: recordLsn, body: { kind: 'commit', mutations, committedAtMs } });
@@ -249,8 +267,6 @@ export class Database {
       this.commits += 1;
       this.afterCommit();
       return submitted.lsn;
-    } finally {
-      release();
     }
   }
 
@@ -348,15 +364,35 @@ export class Database {
     }
   }
 
-  /** Backpressure: while dirty pages fill the cache's budget, new writes wait for a checkpoint. */
+  /**
+   * Backpressure: a commit may dirty pages only within the cache's budget. Each admitted commit
+   * reserves what its apply may dirty (`dirtyReserveBytes`) until it is applied, so commits admitted
+   * together cannot overshoot; when dirty plus reserved bytes reach the stall share, new commits wait
+   * for a checkpoint (which turns dirty pages clean and evictable) or for reservations to be released.
+   */
   private async admitWrite(): Promise<void> {
-    while (this.store.dirtyBytes >= this.cache.budgetBytes * this.options.dirtyShareStall) {
-      this.triggerCheckpoint();
-      const running = this.checkpointRunning;
-      if (running === undefined) return;
-      await running.catch(() => undefined);
+    const stallBytes = this.cache.budgetBytes * this.options.dirtyShareStall;
+    while (this.store.dirtyBytes + this.dirtyReservedBytes + this.dirtyReserveBytes > stallBytes) {
+      if (this.dirtyReservedBytes > 0) {
+        // Commits in flight will apply and release their reservations (and may trigger a checkpoint).
+        await this.reservationsReleased.promise;
+      } else {
+        // Dirty pages alone fill the room: only a checkpoint frees it.
+        this.triggerCheckpoint();
+        const running = this.checkpointRunning;
+        if (running === undefined) break; // no checkpoint can start (closing or read-only): admit
+        await running.catch(() => undefined);
+      }
       this.checkNotReadOnly();
     }
+    this.dirtyReservedBytes += this.dirtyReserveBytes;
+  }
+
+  private releaseReservation(): void {
+    this.dirtyReservedBytes -= this.dirtyReserveBytes;
+    const released = this.reservationsReleased;
+    this.reservationsReleased = deferred();
+    released.resolve();
   }
 
   // --- state -------------------------------------------------------------------------------------
@@ -472,6 +508,12 @@ export class Database {
     promise.then(forget, forget);
     return promise;
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((onResolve) => (resolve = onResolve));
+  return { promise, resolve };
 }
 
 /** A scan bound as UTF-8 bytes; a lone surrogate would silently become U+FFFD, so it is refused. */

@@ -119,6 +119,7 @@ export async function openStorage(
     pageSizeBytes: manifest.pageSizeBytes,
     databaseUuid: manifest.databaseUuid,
     cache: options.cache,
+    reassertSuperblock: options.repair,
   });
   try {
     const tree = new Btree(store);

@@ -45,7 +45,8 @@ export interface EncodedValue {
 
 export function encodeValue(value: unknown, opIndex?: number): EncodedValue {
   const options = opIndex === undefined ? {} : { opIndex };
-  if (value instanceof Uint8Array) return { valueType: 'bytes', bytes: value.slice() };
+  // new Uint8Array(view) copies; Buffer#slice would share the caller's memory.
+  if (value instanceof Uint8Array) return { valueType: 'bytes', bytes: new Uint8Array(value) };
   if (typeof value === 'string') {
     if (!value.isWellFormed()) {
       throw new JubilantError(
@@ -72,7 +73,7 @@ export function encodeValue(value: unknown, opIndex?: number): EncodedValue {
 export function decodeValue(valueType: ValueType, bytes: Uint8Array): Value {
   switch (valueType) {
     case 'bytes':
-      return bytes.slice();
+      return new Uint8Array(bytes);
     case 'string':
       return utf8Decoder.decode(bytes);
     case 'int64':

@@ -34,7 +34,7 @@ import {
 } from './free-list-format.js';
 import { FreeSpace } from './free-space.js';
 import type { BtreeNode, InternalNode, LeafNode } from './node.js';
-import { decodeNode, encodeNode } from './node-format.js';
+import { decodeNode, encodeNode, nodeUsableBytes } from './node-format.js';
 
 export const DATA_PAGES_FILE = 'data.pages';
 const CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -50,6 +50,13 @@ export interface PageStoreOptions {
   /** The shared cache; when absent the store makes its own of `cacheBytes` (default 64 MiB). */
   readonly cache?: UnifiedCache;
   readonly cacheBytes?: number;
+  /**
+   * Rewrite and fsync the chosen superblock at open. A superblock whose fsync failed earlier in this
+   * boot may be in the page cache without being durable; opening on it and building on it would be
+   * undone by a power loss. Writers pass true; read-only opens (validation, the reload after a failure)
+   * must not write.
+   */
+  readonly reassertSuperblock?: boolean;
 }
 
 /** TTL calibration carried in every superblock; the engine supplies it, the store only persists it. */
@@ -84,6 +91,16 @@ interface FrozenImage {
   readonly pageLsnMax: Lsn;
 }
 
+/**
+ * An upper bound on what one decoded page of this size costs in memory: every entry at its smallest
+ * (a one-byte key and an empty value) fills the page.
+ */
+export function decodedPageBytesMax(pageSizeBytes: number): number {
+  const smallestEntryBytes = 2 + 20 + 4 + 1; // slot + leaf cell overhead + inline length + 1-byte key
+  const entriesMax = Math.ceil(nodeUsableBytes(pageSizeBytes) / smallestEntryBytes);
+  return NODE_OBJECT_BYTES + nodeUsableBytes(pageSizeBytes) + entriesMax * ENTRY_OBJECT_BYTES;
+}
+
 /** What a decoded node costs in memory, for the cache budget (clean) and the pinned bytes (dirty). */
 export function decodedNodeBytes(node: BtreeNode): number {
   const count = node.kind === 'leaf' ? node.entries.length : node.children.length;
@@ -101,6 +118,8 @@ export class PageStore {
   /** Bytes charged to the cache as pinned for each dirty node, and nodes changed since last settled. */
   private readonly dirtyCharges = new Map<BtreeNode, number>();
   private readonly unsettled = new Set<BtreeNode>();
+  /** The sum of `dirtyCharges`, kept as it changes (read after every commit). */
+  private dirtyChargeTotal = 0;
   /** Frozen nodes of an image being written: their pages may not be on disk yet, so they stay here. */
   private readonly inFlight = new Map<PageId, BtreeNode>();
   private readonly pinned = new Map<PageId, { node: BtreeNode; count: number }>();
@@ -172,6 +191,8 @@ export class PageStore {
     const b = await readSuperblockSlot(fs, directory, 'B', options.databaseUuid);
     const choice = chooseSuperblock(a, b, directory);
     const superblock = choice.superblock;
+    if (options.reassertSuperblock === true)
+      await writeSuperblockSlot(fs, directory, choice.active, superblock);
     const pager = await Pager.open(fs, join(directory, DATA_PAGES_FILE), {
       ...options,
       pageCount: superblock.pageCount,
@@ -248,6 +269,7 @@ export class PageStore {
     assert(id !== PAGE_ID_NONE, 'load of page 0');
     let node = this.resident(id);
     if (node === undefined) {
+      this.cache.recordMiss();
       const page = await this.pager.readPage(id, [PageType.BtreeLeaf, PageType.BtreeInternal]);
       node =
         this.resident(id) ?? decodeNode(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes });
@@ -320,7 +342,9 @@ export class PageStore {
     if (node.dirty) {
       this.dirty.delete(node.pageId);
       this.unsettled.delete(node);
-      this.cache.adjustPinned(-(this.dirtyCharges.get(node) ?? 0));
+      const charge = this.dirtyCharges.get(node) ?? 0;
+      this.cache.adjustPinned(-charge);
+      this.dirtyChargeTotal -= charge;
       this.dirtyCharges.delete(node);
       this.freeSpace.releaseNow(node.pageId);
     } else {
@@ -354,14 +378,13 @@ export class PageStore {
       delta += now - charge;
     }
     this.unsettled.clear();
+    this.dirtyChargeTotal += delta;
     if (delta !== 0) this.cache.adjustPinned(delta);
   }
 
   /** Bytes held by dirty nodes (pinned in the cache's accounting). */
   get dirtyBytes(): number {
-    let total = 0;
-    for (const charge of this.dirtyCharges.values()) total += charge;
-    return total;
+    return this.dirtyChargeTotal;
   }
 
   private allocateId(): PageId {
@@ -450,6 +473,7 @@ export class PageStore {
     for (const node of this.dirty.values()) this.cache.set(node.pageId, node, decodedNodeBytes(node));
     this.dirty.clear();
     this.dirtyCharges.clear();
+    this.dirtyChargeTotal = 0;
     for (const id of this.freeListPageIds) this.freeSpace.releaseAfter(id, generation);
     const freeList = this.freezeFreeList(checkpointLsn);
     this.freeListPageIds = freeList.pageIds;

@@ -45,11 +45,19 @@ export class UnifiedCache<T extends object = object> {
     });
   }
 
+  /**
+   * The cached value, counted as a hit and made most recent; absent values are not counted here, since
+   * a caller may probe several places first: it calls `recordMiss` once it actually goes to disk.
+   */
   get(key: CacheKey): T | undefined {
     const value = this.lru.get(key);
-    if (value === undefined) this.misses += 1;
-    else this.hits += 1;
+    if (value !== undefined) this.hits += 1;
     return value;
+  }
+
+  /** Counts one miss: a read that had to load from disk. */
+  recordMiss(): void {
+    this.misses += 1;
   }
 
   /** Looks without counting a hit or miss or refreshing recency (for internal probes). */

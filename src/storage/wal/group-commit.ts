@@ -70,6 +70,7 @@ export class GroupCommit {
   private writing = false;
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  private queuedBytes = 0;
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | undefined;
   /** Counters for stats(). */
@@ -174,6 +175,7 @@ export class GroupCommit {
       bytes += (this.queue[count] as Pending).payload.byteLength;
       count += 1;
     }
+    this.queuedBytes -= bytes;
     return this.queue.splice(0, count);
   }
 
@@ -218,6 +220,7 @@ export class GroupCommit {
       }
     }
     this.queue.unshift(...batch);
+    this.queuedBytes += batch.reduce((sum, pending) => sum + pending.payload.byteLength, 0);
   }
 
   private wakeWaiters(): void {

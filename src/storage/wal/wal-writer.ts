@@ -232,9 +232,25 @@ export class WalWriter {
     const current = this.current();
     assert(end.nextLsn >= current.firstLsn, 'the end lies before its segment starts');
     this.handle = await this.fs.open(this.pathOf(walSegmentFileName(current.sequence)));
+    await this.reassertDurable(this.handle, end.offsetBytes);
     this.offset = end.offsetBytes;
     this.next = end.nextLsn;
     this.durable = lsn(end.nextLsn - 1n);
+  }
+
+  /**
+   * Rewrites the current segment's log bytes and fdatasyncs them before anything is appended. After a
+   * failed fdatasync in an earlier run of this boot, the page cache may hold batches that never reached
+   * the disk (Linux drops them from writeback); recovery read them from the cache, so they must be made
+   * durable now, or a later power loss would leave a hole in the middle of the log.
+   */
+  private async reassertDurable(handle: FileHandle, endBytes: number): Promise<void> {
+    const chunkBytes = 1024 * 1024;
+    for (let from = WAL_SEGMENT_HEADER_BYTES; from < endBytes; from += chunkBytes) {
+      const bytes = await handle.read(from, Math.min(chunkBytes, endBytes - from));
+      await handle.write(from, bytes);
+    }
+    await handle.datasync();
   }
 
   private async readSegment(sequence: number): Promise<SegmentState> {
