@@ -101,7 +101,8 @@ export class Database {
   private readonly dirtyReserveBytes: number;
   private reservationsReleased = deferred();
 
-  private constructor(parts: DatabaseParts) {
+  /** Internal: use `Database.open`, which recovers the directory and builds the parts. */
+  constructor(parts: DatabaseParts) {
     this.directory = parts.directory;
     this.fs = parts.fs;
     this.options = parts.options;
@@ -127,7 +128,13 @@ export class Database {
   }
 
   /** Creates or opens the database in `directory`, running recovery. One process owns it at a time. */
-  static async open(directory: string, options: DatabaseOptions = {}): Promise<Database> {
+  static async open<T extends Database>(
+    this: new (
+      parts: DatabaseParts,
+    ) => T,
+    directory: string,
+    options: DatabaseOptions = {},
+  ): Promise<T> {
     const resolved = resolveOptions(options);
     const fs = options.fs ?? new NodeFileSystem();
     const wallClock: Clock = options.clock ?? systemClock;
@@ -148,7 +155,7 @@ export class Database {
         end: opened.recovery.end,
       });
       const clock = new CalibratedClock(wallClock, opened.store.superblock.nowFloorMs);
-      return new Database({ directory, fs, options: resolved, lock, cache, clock, wal, ...opened });
+      return new this({ directory, fs, options: resolved, lock, cache, clock, wal, ...opened });
     } catch (error) {
       await lock.release();
       throw error;
@@ -220,7 +227,7 @@ export class Database {
       this.commit([{ kind: 'tombstone', key: keyBytes }], this.durabilityOf(options.durability)),
     );
   }
-  private durabilityOf(durability: Durability | undefined): Durability {
+  protected durabilityOf(durability: Durability | undefined): Durability {
     const resolved = durability ?? this.options.durability;
     if (resolved !== 'fsync' && resolved !== 'relaxed') {
       throw new JubilantError(
@@ -237,14 +244,19 @@ export class Database {
     try {
       // The database may have begun closing meanwhile: close() waits for commits already accepted.
       this.checkNotReadOnly();
-      await this.admitWrite();
-      try {
-        return await this.logAndApply(mutations, durability);
-      } finally {
-        this.releaseReservation();
-      }
+      return await this.admitted(() => this.logAndApply(mutations, durability));
     } finally {
       release();
+    }
+  }
+
+  /** Runs a commit inside the dirty-page budget (see admitWrite). */
+  private async admitted<T>(work: () => Promise<T>): Promise<T> {
+    await this.admitWrite();
+    try {
+      return await work();
+    } finally {
+      this.releaseReservation();
     }
   }
 
@@ -310,6 +322,70 @@ export class Database {
       );
     }
     return expiresAtMs;
+  }
+
+  // --- primitives for the transaction layer (src/txn), which holds the locks -----------------------
+
+  /** The stored entry for a key (tombstones and expired entries included), without waiting. */
+  readEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
+    return this.tree.get(key);
+  }
+
+  /** Every stored entry in the range, in key order (tombstones included). */
+  async scanEntries(range: KeyRange): Promise<LeafEntry[]> {
+    const cursor = this.tree.cursor(range);
+    const entries: LeafEntry[] = [];
+    for (;;) {
+      const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
+      entries.push(...batch);
+      if (batch.length < SCAN_BATCH_ENTRIES) return entries;
+    }
+  }
+
+  /** Throws VALUE_TOO_LARGE (naming the op) when a value cannot be stored inline with this key. */
+  checkValueFits(key: Uint8Array, valueBytes: number, opIndex?: number): void {
+    const mutation: WalMutation = {
+      kind: 'upsert',
+      key,
+      valueType: 'bytes',
+      inlineValue: new Uint8Array(valueBytes),
+      expiresAtMs: 0,
+    };
+    try {
+      this.checkFits(mutation, valueBytes);
+    } catch (error) {
+      if (error instanceof JubilantError && opIndex !== undefined) {
+        throw new JubilantError(error.code, error.message, { opIndex });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Logs and applies one commit whose keys the caller has locked exclusively (strict 2PL): no per-key
+   * ordering is added here. Resolves with the LSN once the commit is acknowledged.
+   */
+  async commitMutations(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
+    // The caller's transaction was tracked (`track`) before close began, so close waits for it.
+    this.checkNotReadOnly();
+    const durabilityChecked = this.durabilityOf(durability);
+    return this.track(this.admitted(() => this.logAndApply(mutations, durabilityChecked)));
+  }
+
+  get keySizeMaxBytes(): number {
+    return this.manifest.keySizeMaxBytes;
+  }
+
+  get durableLsn(): Lsn {
+    return this.groupCommit.durableLsn;
+  }
+
+  waitDurableLsn(target: Lsn): Promise<void> {
+    return this.waitDurable(target);
+  }
+
+  nowMs(): number {
+    return this.clock.nowMs();
   }
 
   // --- checkpoints -------------------------------------------------------------------------------
@@ -483,7 +559,7 @@ export class Database {
     };
   }
 
-  private checkOpen(): void {
+  protected checkOpen(): void {
     if (this.closing) throw new JubilantError('CLOSED', 'the database is closed');
   }
 
@@ -502,7 +578,7 @@ export class Database {
     }
   }
 
-  private track<T>(promise: Promise<T>): Promise<T> {
+  protected track<T>(promise: Promise<T>): Promise<T> {
     this.inFlight.add(promise);
     const forget = () => this.inFlight.delete(promise);
     promise.then(forget, forget);
@@ -523,7 +599,7 @@ function boundBytes(bound: unknown, name: string): Uint8Array {
   return utf8(bound);
 }
 
-interface DatabaseParts {
+export interface DatabaseParts {
   readonly directory: string;
   readonly fs: FileSystem;
   readonly options: ResolvedOptions;

@@ -1,0 +1,130 @@
+/**
+ * The database applications use: the engine's Database plus serializable multi-key transactions.
+ * `transaction({ keys, ops, durability })` plans the request (every check before any lock), takes its
+ * locks in canonical order (strict 2PL, bounded wait), runs the ops against an overlay, and commits the
+ * overlay as one WAL record, holding the locks until the commit is acknowledged. Single `set`/`del` are
+ * one-key transactions, so they order correctly against transactions on the same key.
+ */
+import { LOCK_TIMEOUT_MS_DEFAULT } from '../config/limits.js';
+import { Database as EngineDatabase, type DatabaseParts, type SetOptions } from '../engine/database.js';
+import { LockManager } from '../lock/lock-manager.js';
+import type { Durability } from '../storage/wal/group-commit.js';
+import { type ErrorCode, isJubilantError } from '../util/errors.js';
+import type { Lsn } from '../util/ids.js';
+import { TxnExecution } from './executor.js';
+import type { OpResult, TxnRequest, Value } from './ops.js';
+import { type Plan, planTransaction } from './plan.js';
+
+export interface TransactionResult {
+  readonly lsn: Lsn;
+  readonly results: OpResult[];
+}
+
+export interface TransactionStats {
+  readonly commits: number;
+  readonly readOnlyCommits: number;
+  /** Aborts by error code (ASSERTION_FAILED, LOCK_TIMEOUT, ...). */
+  readonly aborts: Readonly<Partial<Record<ErrorCode, number>>>;
+  readonly locks: ReturnType<LockManager['stats']>;
+}
+
+export class Database extends EngineDatabase {
+  private readonly locks = new LockManager();
+  private lockTimeoutMs = LOCK_TIMEOUT_MS_DEFAULT;
+  private txnCommits = 0;
+  private txnReadOnlyCommits = 0;
+  private readonly aborts: Partial<Record<ErrorCode, number>> = {};
+
+  constructor(parts: DatabaseParts) {
+    super(parts);
+  }
+
+  /** Bounds every lock wait (LOCK_TIMEOUT, retryable, after this long). */
+  setLockTimeoutMs(timeoutMs: number): void {
+    this.lockTimeoutMs = timeoutMs;
+  }
+
+  /** Runs one transaction; close() waits for transactions begun before it. */
+  transaction(request: TxnRequest): Promise<TransactionResult> {
+    this.checkOpen();
+    return this.track(this.runTransaction(request));
+  }
+
+  private async runTransaction(request: TxnRequest): Promise<TransactionResult> {
+    let plan: Plan;
+    try {
+      plan = planTransaction(request, { keySizeMaxBytes: this.keySizeMaxBytes });
+    } catch (error) {
+      this.countAbort(error);
+      throw error;
+    }
+    const durability = this.durabilityOf(request.durability);
+    const grant = await this.acquire(plan);
+    try {
+      const execution = new TxnExecution(this, plan);
+      const results = await execution.run();
+      const lsn = await execution.commit(durability);
+      if (plan.readOnly) this.txnReadOnlyCommits += 1;
+      else this.txnCommits += 1;
+      return { lsn, results };
+    } catch (error) {
+      this.countAbort(error);
+      throw error;
+    } finally {
+      grant.release();
+    }
+  }
+
+  override async set(key: string, value: Value, options: SetOptions = {}): Promise<void> {
+    await this.transaction({
+      keys: [{ id: 0, mode: 'RW', key }],
+      ops: [
+        {
+          op: 'SET',
+          id: 0,
+          value,
+          ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
+          ...(options.expiresAtMs === undefined ? {} : { expiresAtMs: options.expiresAtMs }),
+        },
+      ],
+      ...(options.durability === undefined ? {} : { durability: options.durability }),
+    });
+  }
+
+  override async del(key: string, options: { durability?: Durability } = {}): Promise<void> {
+    await this.transaction({
+      keys: [{ id: 0, mode: 'RW', key }],
+      ops: [{ op: 'DEL', id: 0 }],
+      ...(options.durability === undefined ? {} : { durability: options.durability }),
+    });
+  }
+
+  transactionStats(): TransactionStats {
+    return {
+      commits: this.txnCommits,
+      readOnlyCommits: this.txnReadOnlyCommits,
+      aborts: { ...this.aborts },
+      locks: this.locks.stats(),
+    };
+  }
+
+  private async acquire(plan: Plan) {
+    try {
+      return await this.locks.acquire(
+        {
+          keys: plan.locks.points,
+          ranges: plan.locks.ranges.map((range) => ({ ...range, mode: 'S' as const })),
+        },
+        { timeoutMs: this.lockTimeoutMs },
+      );
+    } catch (error) {
+      this.countAbort(error);
+      throw error;
+    }
+  }
+
+  private countAbort(error: unknown): void {
+    if (!isJubilantError(error)) return;
+    this.aborts[error.code] = (this.aborts[error.code] ?? 0) + 1;
+  }
+}
