@@ -45,6 +45,8 @@ export interface Plan {
 
 export interface PlanLimits {
   readonly keySizeMaxBytes: number;
+  /** Throws VALUE_TOO_LARGE (naming the op) for a value that cannot be stored with its key. */
+  readonly checkValueFits?: (key: Uint8Array, valueBytes: number, opIndex: number) => void;
   readonly keysMax?: number;
   readonly opsMax?: number;
 }
@@ -86,6 +88,9 @@ export function planTransaction(request: TxnRequest, limits: PlanLimits): Plan {
     keys.set(planned.id, planned);
   });
   const ops = request.ops.map((op, opIndex) => planOp(op, opIndex, keys));
+  ops.forEach((op, opIndex) => {
+    if (op.op === 'SET') limits.checkValueFits?.(op.key, op.value.bytes.byteLength, opIndex);
+  });
   return { ops, locks: lockSetOf(keys), readOnly: ops.every((op) => !isWrite(op)) };
 }
 

@@ -53,7 +53,10 @@ export class Database extends EngineDatabase {
   private async runTransaction(request: TxnRequest): Promise<TransactionResult> {
     let plan: Plan;
     try {
-      plan = planTransaction(request, { keySizeMaxBytes: this.keySizeMaxBytes });
+      plan = planTransaction(request, {
+        keySizeMaxBytes: this.keySizeMaxBytes,
+        checkValueFits: (key, valueBytes, opIndex) => this.checkValueFits(key, valueBytes, opIndex),
+      });
     } catch (error) {
       this.countAbort(error);
       throw error;
