@@ -170,7 +170,7 @@ export class Database {
     const keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
     const entry = await this.tree.get(keyBytes);
     if (entry === undefined) return undefined;
-    await this.waitDurable(entry.revision);
+    if (entry.revision > this.groupCommit.durableLsn) await this.waitDurable(entry.revision);
     return isLive(entry, this.clock.nowMs()) ? this.valueOf(entry) : undefined;
   }
 

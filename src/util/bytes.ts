@@ -4,8 +4,18 @@
  */
 import { Buffer } from 'node:buffer';
 
+/** Keys up to this long compare faster in a JS loop than through a native Buffer.compare call. */
+const SHORT_COMPARE_BYTES = 32;
+
+/** Bytewise order: -1, 0 or 1, exactly as `Buffer.compare`. */
 export function compareBytes(left: Uint8Array, right: Uint8Array): number {
-  return Buffer.compare(left, right);
+  const shared = Math.min(left.byteLength, right.byteLength);
+  if (shared > SHORT_COMPARE_BYTES) return Buffer.compare(left, right);
+  for (let i = 0; i < shared; i++) {
+    const difference = (left[i] as number) - (right[i] as number);
+    if (difference !== 0) return difference < 0 ? -1 : 1;
+  }
+  return left.byteLength === right.byteLength ? 0 : left.byteLength < right.byteLength ? -1 : 1;
 }
 
 export function bytesEqual(left: Uint8Array, right: Uint8Array): boolean {

@@ -71,12 +71,20 @@ export class Btree {
   }
 
   async get(key: Uint8Array): Promise<LeafEntry | undefined> {
-    return this.run(() => {
-      const leaf = this.descend(key).leaf;
-      if (leaf === undefined) return undefined;
-      const entry = leaf.entries[lowerBound(leaf.entries, key)];
-      return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
-    });
+    // The common case (the path is in memory) needs no retry loop, pins or extra awaits.
+    try {
+      return this.lookup(key);
+    } catch (error) {
+      if (!(error instanceof NotResident)) throw error;
+    }
+    return this.run(() => this.lookup(key));
+  }
+
+  private lookup(key: Uint8Array): LeafEntry | undefined {
+    const leaf = this.descend(key).leaf;
+    if (leaf === undefined) return undefined;
+    const entry = leaf.entries[lowerBound(leaf.entries, key)];
+    return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
   }
 
   /** Inserts or overwrites `entry` (a value or a tombstone); `entry.revision` is the change's LSN. */
