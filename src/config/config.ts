@@ -11,6 +11,7 @@ import {
   INLINE_VALUE_PAGE_FRACTION_MAX,
   INLINE_VALUE_THRESHOLD_BYTES_DEFAULT,
   isValidPageSize,
+  LOCK_TIMEOUT_MS_DEFAULT,
   PAGE_SIZE_BYTES_DEFAULT,
   PAGE_SIZE_BYTES_MAX,
   PAGE_SIZE_BYTES_MIN,
@@ -53,6 +54,9 @@ export const CONFIG_KEYS = {
     wal_bytes: integer(256 * MiB, MiB, 64 * GiB),
     dirty_share_max: { kind: 'share', fallback: 0.5, min: 0.05, max: 0.9 },
   },
+  txn: {
+    lock_timeout_ms: integer(LOCK_TIMEOUT_MS_DEFAULT, 1, 3600 * 1000),
+  },
 } as const satisfies Record<string, Record<string, KeySpec>>;
 
 export interface JubilantConfig {
@@ -73,6 +77,7 @@ export interface JubilantConfig {
     readonly walBytes: number;
     readonly dirtyShareMax: number;
   };
+  readonly txn: { readonly lockTimeoutMs: number };
 }
 
 function invalid(source: string, message: string): JubilantError {

@@ -6,6 +6,7 @@ import {
   INLINE_VALUE_PAGE_FRACTION_MAX,
   INLINE_VALUE_THRESHOLD_BYTES_DEFAULT,
   isValidPageSize,
+  LOCK_TIMEOUT_MS_DEFAULT,
   PAGE_SIZE_BYTES_DEFAULT,
 } from '../config/limits.js';
 import type { JubilantConfig } from '../config/config.js';
@@ -39,6 +40,8 @@ export interface DatabaseOptions {
   readonly checkpointWalBytes?: number;
   /** Checkpoint once dirty pages take this share of the cache budget. */
   readonly dirtyShareMax?: number;
+  /** The longest a transaction waits for a lock before LOCK_TIMEOUT (retryable). */
+  readonly lockTimeoutMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -55,6 +58,7 @@ export interface ResolvedOptions {
   /** Writes wait for a checkpoint once dirty pages reach this share (above dirtyShareMax). */
   readonly dirtyShareStall: number;
   readonly diskFullRetryDelayMs: number;
+  readonly lockTimeoutMs: number;
 }
 
 function invalid(message: string): JubilantError {
@@ -107,6 +111,7 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
     dirtyShareMax,
     dirtyShareStall: Math.min(0.9, dirtyShareMax + (1 - dirtyShareMax) / 2),
     diskFullRetryDelayMs: 50,
+    lockTimeoutMs: positiveInteger('lockTimeoutMs', options.lockTimeoutMs, LOCK_TIMEOUT_MS_DEFAULT),
   };
 }
 
@@ -123,5 +128,6 @@ export function databaseOptionsFromConfig(config: JubilantConfig): DatabaseOptio
     checkpointIntervalMs: config.checkpoint.intervalMs,
     checkpointWalBytes: config.checkpoint.walBytes,
     dirtyShareMax: config.checkpoint.dirtyShareMax,
+    lockTimeoutMs: config.txn.lockTimeoutMs,
   };
 }

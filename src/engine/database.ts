@@ -76,7 +76,7 @@ const SCAN_BATCH_ENTRIES = 256;
 export class Database {
   readonly directory: string;
   private readonly fs: FileSystem;
-  private readonly options: ResolvedOptions;
+  protected readonly options: ResolvedOptions;
   private readonly lock: DatabaseLock;
   private readonly manifest: Manifest;
   private readonly cache: UnifiedCache;

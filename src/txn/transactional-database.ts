@@ -5,8 +5,12 @@
  * overlay as one WAL record, holding the locks until the commit is acknowledged. Single `set`/`del` are
  * one-key transactions, so they order correctly against transactions on the same key.
  */
-import { LOCK_TIMEOUT_MS_DEFAULT } from '../config/limits.js';
-import { Database as EngineDatabase, type DatabaseParts, type SetOptions } from '../engine/database.js';
+import {
+  type DatabaseParts,
+  type DatabaseStats,
+  Database as EngineDatabase,
+  type SetOptions,
+} from '../engine/database.js';
 import { LockManager } from '../lock/lock-manager.js';
 import type { Durability } from '../storage/wal/group-commit.js';
 import { type ErrorCode, isJubilantError } from '../util/errors.js';
@@ -30,13 +34,19 @@ export interface TransactionStats {
 
 export class Database extends EngineDatabase {
   private readonly locks = new LockManager();
-  private lockTimeoutMs = LOCK_TIMEOUT_MS_DEFAULT;
+  private lockTimeoutMs: number;
   private txnCommits = 0;
   private txnReadOnlyCommits = 0;
   private readonly aborts: Partial<Record<ErrorCode, number>> = {};
 
   constructor(parts: DatabaseParts) {
     super(parts);
+    this.lockTimeoutMs = this.options.lockTimeoutMs;
+  }
+
+  /** The engine's statistics plus transactions: commits, aborts and conflicts by reason, locks. */
+  override stats(): DatabaseStats & { readonly transactions: TransactionStats } {
+    return { ...super.stats(), transactions: this.transactionStats() };
   }
 
   /** Bounds every lock wait (LOCK_TIMEOUT, retryable, after this long). */
