@@ -301,7 +301,7 @@ export class Database {
     }
   }
 
-  private expiryOf(options: SetOptions): number {
+  protected expiryOf(options: SetOptions): number {
     if (options.ttlMs !== undefined && options.expiresAtMs !== undefined) {
       throw new JubilantError('INVALID_ARGUMENT', 'give ttlMs or expiresAtMs, not both');
     }

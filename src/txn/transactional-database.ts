@@ -11,8 +11,10 @@ import {
   Database as EngineDatabase,
   type SetOptions,
 } from '../engine/database.js';
+import { encodeKey, encodeValue } from '../engine/value-codec.js';
 import { LockManager } from '../lock/lock-manager.js';
 import type { Durability } from '../storage/wal/group-commit.js';
+import type { WalMutation } from '../storage/wal/wal-record.js';
 import { type ErrorCode, isJubilantError } from '../util/errors.js';
 import type { Lsn } from '../util/ids.js';
 import { TxnExecution } from './executor.js';
@@ -88,28 +90,53 @@ export class Database extends EngineDatabase {
     }
   }
 
-  override async set(key: string, value: Value, options: SetOptions = {}): Promise<void> {
-    await this.transaction({
-      keys: [{ id: 0, mode: 'RW', key }],
-      ops: [
-        {
-          op: 'SET',
-          id: 0,
-          value,
-          ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
-          ...(options.expiresAtMs === undefined ? {} : { expiresAtMs: options.expiresAtMs }),
-        },
-      ],
-      ...(options.durability === undefined ? {} : { durability: options.durability }),
-    });
+  /**
+   * A one-key transaction without the planner and overlay: validate, take the key's exclusive lock,
+   * commit one upsert, release. Same semantics as `transaction` with one SET, less work per commit.
+   */
+  override set(key: string, value: Value, options: SetOptions = {}): Promise<void> {
+    this.checkOpen();
+    const keyBytes = encodeKey(key, this.keySizeMaxBytes);
+    const encoded = encodeValue(value);
+    this.checkValueFits(keyBytes, encoded.bytes.byteLength);
+    const mutation: WalMutation = {
+      kind: 'upsert',
+      key: keyBytes,
+      valueType: encoded.valueType,
+      inlineValue: encoded.bytes,
+      expiresAtMs: this.expiryOf(options),
+    };
+    return this.track(this.commitOneKey(mutation, this.durabilityOf(options.durability)));
   }
 
-  override async del(key: string, options: { durability?: Durability } = {}): Promise<void> {
-    await this.transaction({
-      keys: [{ id: 0, mode: 'RW', key }],
-      ops: [{ op: 'DEL', id: 0 }],
-      ...(options.durability === undefined ? {} : { durability: options.durability }),
-    });
+  override del(key: string, options: { durability?: Durability } = {}): Promise<void> {
+    this.checkOpen();
+    const keyBytes = encodeKey(key, this.keySizeMaxBytes);
+    return this.track(
+      this.commitOneKey({ kind: 'tombstone', key: keyBytes }, this.durabilityOf(options.durability)),
+    );
+  }
+
+  private async commitOneKey(mutation: WalMutation, durability: Durability): Promise<void> {
+    let grant: Awaited<ReturnType<LockManager['acquire']>>;
+    try {
+      grant = await this.locks.acquire(
+        { keys: [{ key: mutation.key, mode: 'X' }] },
+        { timeoutMs: this.lockTimeoutMs },
+      );
+    } catch (error) {
+      this.countAbort(error);
+      throw error;
+    }
+    try {
+      await this.commitMutations([mutation], durability);
+      this.txnCommits += 1;
+    } catch (error) {
+      this.countAbort(error);
+      throw error;
+    } finally {
+      grant.release();
+    }
   }
 
   transactionStats(): TransactionStats {
