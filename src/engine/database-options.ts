@@ -2,6 +2,8 @@
  * Options of `Database.open`, their defaults and bounds. Names follow jubilant.toml's keys in camelCase
  * with the unit kept (`group_commit_max_latency_ms` → `groupCommitMaxLatencyMs`).
  */
+
+import type { JubilantConfig } from '../config/config.js';
 import {
   INLINE_VALUE_PAGE_FRACTION_MAX,
   INLINE_VALUE_THRESHOLD_BYTES_DEFAULT,
@@ -9,7 +11,6 @@ import {
   LOCK_TIMEOUT_MS_DEFAULT,
   PAGE_SIZE_BYTES_DEFAULT,
 } from '../config/limits.js';
-import type { JubilantConfig } from '../config/config.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { Durability } from '../storage/wal/group-commit.js';
 import { isValidWalSegmentBytes } from '../storage/wal/wal-segment-format.js';

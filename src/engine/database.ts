@@ -12,11 +12,12 @@
  * durable LSN, so nothing unacknowledged stays visible. ENOSPC from a WAL write fails the affected
  * `fsync` commits with DISK_FULL (retryable) while reads go on; writing resumes when space returns.
  */
-import { NodeFileSystem } from '../io/node-file-system.js';
+
 import type { FileSystem } from '../io/file-system.js';
+import { NodeFileSystem } from '../io/node-file-system.js';
 import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
 import type { Btree } from '../storage/btree/btree.js';
-import { prefixRange, type KeyRange } from '../storage/btree/key-range.js';
+import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
 import type { LeafEntry } from '../storage/btree/node.js';
 import { leafEntryBytes } from '../storage/btree/node-format.js';
 import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
@@ -31,7 +32,7 @@ import { type Lsn, lsn } from '../util/ids.js';
 import { AppliedWatermark } from './applied-watermark.js';
 import { CalibratedClock, type Clock, systemClock } from './clock.js';
 import { DatabaseLock } from './database-lock.js';
-import { type DatabaseOptions, resolveOptions, type ResolvedOptions } from './database-options.js';
+import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from './database-options.js';
 import { KeyChains } from './key-chains.js';
 import { ensureCreated, entryOf, openStorage } from './storage-engine.js';
 import { decodeKey, decodeValue, encodeKey, encodeValue, isLive, type Value } from './value-codec.js';

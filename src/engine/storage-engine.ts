@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import type { FileSystem } from '../io/file-system.js';
 import {
   FORMAT_MAJOR,
-  type Manifest,
   MANIFEST_FILE,
+  type Manifest,
   newManifest,
   readManifest,
   writeManifest,
@@ -22,8 +22,8 @@ import type { LeafEntry } from '../storage/btree/node.js';
 import { DATA_PAGES_FILE, PageStore } from '../storage/btree/page-store.js';
 import type { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { keySizeMaxBytes } from '../storage/pager/page-format.js';
-import { recoverWal, type WalRecoveryResult } from '../storage/wal/wal-recovery.js';
 import type { WalMutation, WalRecord } from '../storage/wal/wal-record.js';
+import { recoverWal, type WalRecoveryResult } from '../storage/wal/wal-recovery.js';
 import { parseWalSegmentFileName } from '../storage/wal/wal-segment-format.js';
 import { CorruptionError } from '../util/errors.js';
 import type { Lsn } from '../util/ids.js';

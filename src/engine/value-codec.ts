@@ -10,8 +10,9 @@ import { JubilantError } from '../util/errors.js';
 
 export type Value = Uint8Array | string | bigint;
 
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
+/** The int64 range, shared by every check of an int64 value (INCR, ASSERT_INT_EQ, values). */
+export const INT64_MIN = -(1n << 63n);
+export const INT64_MAX = (1n << 63n) - 1n;
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Validates a key and returns its UTF-8 bytes. */

@@ -8,10 +8,18 @@
  * so no client observes a write a crash could take back.
  */
 import { createHash } from 'node:crypto';
-import type { LeafEntry } from '../storage/btree/node.js';
+import {
+  decodeKey,
+  decodeValue,
+  encodeValue,
+  INT64_MAX,
+  INT64_MIN,
+  isLive,
+  type Value,
+} from '../engine/value-codec.js';
 import type { KeyRange } from '../storage/btree/key-range.js';
+import type { LeafEntry } from '../storage/btree/node.js';
 import type { WalMutation } from '../storage/wal/wal-record.js';
-import { decodeKey, decodeValue, encodeValue, isLive, type Value } from '../engine/value-codec.js';
 import { assert } from '../util/assert.js';
 import { bytesEqual } from '../util/bytes.js';
 import { JubilantError } from '../util/errors.js';
@@ -37,9 +45,6 @@ export interface TxnOutcome {
   readonly lsn: Lsn;
   readonly results: OpResult[];
 }
-
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
 
 export class TxnExecution {
   private readonly overlay = new Overlay();

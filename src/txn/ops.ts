@@ -6,10 +6,14 @@
  */
 
 /** A stored value: raw bytes, a well-formed UTF-8 string, or a signed 64-bit integer. */
-export type Value = Uint8Array | string | bigint;
+import type { Value } from '../engine/value-codec.js';
+
+export type { Value };
 
 /** `'fsync'` (the default) acknowledges after the WAL is durable; `'relaxed'` on acceptance into the log. */
-export type Durability = 'fsync' | 'relaxed';
+import type { Durability } from '../storage/wal/group-commit.js';
+
+export type { Durability };
 
 export const DURABILITIES = ['fsync', 'relaxed'] as const satisfies readonly Durability[];
 

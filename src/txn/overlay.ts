@@ -2,10 +2,11 @@
  * The transaction's overlay: its own writes, consulted before storage, so every op reads the effects of
  * the ops before it (read-your-writes). At commit the overlay's final state per key is the WAL record.
  */
-import type { ValueType } from '../storage/value-type.js';
-import { compareBytes } from '../util/bytes.js';
+
 import type { KeyRange } from '../storage/btree/key-range.js';
 import { inRange } from '../storage/btree/key-range.js';
+import type { ValueType } from '../storage/value-type.js';
+import { compareBytes } from '../util/bytes.js';
 
 /** What a key holds as this transaction sees it. */
 export type KeyState =

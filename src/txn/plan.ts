@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { TXN_KEYS_MAX, TXN_OPS_MAX } from '../config/limits.js';
-import { encodeKey, encodeValue, type EncodedValue } from '../engine/value-codec.js';
+import { type EncodedValue, encodeKey, encodeValue, INT64_MAX, INT64_MIN } from '../engine/value-codec.js';
 import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
 import { JubilantError } from '../util/errors.js';
 import { ASSERTED_TYPES, type AssertedType, SHA256_BYTES, type TxnOp, type TxnRequest } from './ops.js';
@@ -50,9 +50,6 @@ export interface PlanLimits {
   readonly keysMax?: number;
   readonly opsMax?: number;
 }
-
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
 
 function fail(
   code: ConstructorParameters<typeof JubilantError>[0],
