@@ -19,7 +19,7 @@ import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
 import type { Btree } from '../storage/btree/btree.js';
 import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
 import type { LeafEntry } from '../storage/btree/node.js';
-import { leafEntryBytes } from '../storage/btree/node-format.js';
+import { inlineLeafEntryBytes } from '../storage/btree/node-format.js';
 import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
@@ -217,7 +217,7 @@ export class Database {
       inlineValue: encoded.bytes,
       expiresAtMs: this.expiryOf(options),
     };
-    this.checkFits(mutation, encoded.bytes.byteLength);
+    this.checkValueFits(keyBytes, encoded.bytes.byteLength);
     await this.track(this.commit([mutation], this.durabilityOf(options.durability)));
   }
 
@@ -288,20 +288,6 @@ export class Database {
     this.applied.mark(commitLsn);
   }
 
-  private checkFits(mutation: WalMutation, valueBytes: number): void {
-    const entry = entryOf(mutation, lsn(0));
-    if (
-      valueBytes > this.manifest.inlineValueThresholdBytes ||
-      leafEntryBytes(entry) > this.tree.entryBytesMax
-    ) {
-      throw new JubilantError(
-        'VALUE_TOO_LARGE',
-        `a value of ${valueBytes} bytes does not fit inline (threshold ${this.manifest.inlineValueThresholdBytes} ` +
-          'bytes, and key plus value must fit a quarter page); values above it need the value log',
-      );
-    }
-  }
-
   protected expiryOf(options: SetOptions): number {
     if (options.ttlMs !== undefined && options.expiresAtMs !== undefined) {
       throw new JubilantError('INVALID_ARGUMENT', 'give ttlMs or expiresAtMs, not both');
@@ -345,21 +331,18 @@ export class Database {
 
   /** Throws VALUE_TOO_LARGE (naming the op) when a value cannot be stored inline with this key. */
   checkValueFits(key: Uint8Array, valueBytes: number, opIndex?: number): void {
-    const mutation: WalMutation = {
-      kind: 'upsert',
-      key,
-      valueType: 'bytes',
-      inlineValue: new Uint8Array(valueBytes),
-      expiresAtMs: 0,
-    };
-    try {
-      this.checkFits(mutation, valueBytes);
-    } catch (error) {
-      if (error instanceof JubilantError && opIndex !== undefined) {
-        throw new JubilantError(error.code, error.message, { opIndex });
-      }
-      throw error;
+    if (
+      valueBytes <= this.manifest.inlineValueThresholdBytes &&
+      inlineLeafEntryBytes(key.byteLength, valueBytes) <= this.tree.entryBytesMax
+    ) {
+      return;
     }
+    throw new JubilantError(
+      'VALUE_TOO_LARGE',
+      `a value of ${valueBytes} bytes does not fit inline (threshold ${this.manifest.inlineValueThresholdBytes} ` +
+        'bytes, and key plus value must fit a quarter page); values above it need the value log',
+      opIndex === undefined ? {} : { opIndex },
+    );
   }
 
   /**

@@ -18,7 +18,7 @@ import {
 } from '../meta/manifest.js';
 import { SUPERBLOCK_FILES } from '../meta/superblock.js';
 import { Btree } from '../storage/btree/btree.js';
-import type { LeafEntry } from '../storage/btree/node.js';
+import { type LeafEntry, makeLeafEntry } from '../storage/btree/node.js';
 import { DATA_PAGES_FILE, PageStore } from '../storage/btree/page-store.js';
 import type { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { keySizeMaxBytes } from '../storage/pager/page-format.js';
@@ -37,17 +37,17 @@ export interface CreateOptions {
 /** The tree entry a logged mutation becomes; replay and live commits both go through here. */
 export function entryOf(mutation: WalMutation, revision: Lsn): LeafEntry {
   if (mutation.kind === 'tombstone') {
-    return { key: mutation.key, valueType: 'bytes', tombstone: true, expiresAtMs: 0, revision };
+    return makeLeafEntry(mutation.key, 'bytes', true, undefined, undefined, 0, revision);
   }
-  const base = {
-    key: mutation.key,
-    valueType: mutation.valueType,
-    tombstone: false,
-    expiresAtMs: mutation.expiresAtMs,
-  };
-  return mutation.vlogPointer === undefined
-    ? { ...base, inlineValue: mutation.inlineValue as Uint8Array, revision }
-    : { ...base, pointer: mutation.vlogPointer, revision };
+  return makeLeafEntry(
+    mutation.key,
+    mutation.valueType,
+    false,
+    mutation.vlogPointer === undefined ? mutation.inlineValue : undefined,
+    mutation.vlogPointer,
+    mutation.expiresAtMs,
+    revision,
+  );
 }
 
 export async function applyRecord(tree: Btree, record: WalRecord): Promise<void> {

@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import type { LeafEntry } from '../storage/btree/node.js';
 import { INT64_VALUE_BYTES, type ValueType } from '../storage/value-type.js';
+import { allocBytes, copyBytes } from '../util/byte-slab.js';
 import { JubilantError } from '../util/errors.js';
 
 export type Value = Uint8Array | string | bigint;
@@ -46,8 +47,8 @@ export interface EncodedValue {
 
 export function encodeValue(value: unknown, opIndex?: number): EncodedValue {
   const options = opIndex === undefined ? {} : { opIndex };
-  // new Uint8Array(view) copies; Buffer#slice would share the caller's memory.
-  if (value instanceof Uint8Array) return { valueType: 'bytes', bytes: new Uint8Array(value) };
+  // A copy (a slab piece, see byte-slab.ts); Buffer#slice would share the caller's memory.
+  if (value instanceof Uint8Array) return { valueType: 'bytes', bytes: copyBytes(value) };
   if (typeof value === 'string') {
     if (!value.isWellFormed()) {
       throw new JubilantError(
@@ -63,8 +64,8 @@ export function encodeValue(value: unknown, opIndex?: number): EncodedValue {
     if (value < INT64_MIN || value > INT64_MAX) {
       throw new JubilantError('INT_OVERFLOW', `${value} is outside the int64 range`, options);
     }
-    const bytes = new Uint8Array(INT64_VALUE_BYTES);
-    new DataView(bytes.buffer).setBigInt64(0, value, true);
+    const bytes = allocBytes(INT64_VALUE_BYTES);
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigInt64(0, value, true);
     return { valueType: 'int64', bytes };
   }
   throw new JubilantError('INVALID_ARGUMENT', 'a value must be a Uint8Array, a string or a bigint', options);
@@ -74,7 +75,7 @@ export function encodeValue(value: unknown, opIndex?: number): EncodedValue {
 export function decodeValue(valueType: ValueType, bytes: Uint8Array): Value {
   switch (valueType) {
     case 'bytes':
-      return new Uint8Array(bytes);
+      return copyBytes(bytes);
     case 'string':
       return utf8Decoder.decode(bytes);
     case 'int64':

@@ -4,6 +4,7 @@
  * never an assertion failure, so the error names the file, the offset and the root being read.
  */
 import * as flatbuffers from 'flatbuffers';
+import { copyBytes } from './byte-slab.js';
 import { CorruptionError, isJubilantError } from './errors.js';
 import type { SchemaLayout } from './flatbuffers-layout.js';
 import { verifyFlatBuffer } from './flatbuffers-verifier.js';
@@ -34,12 +35,15 @@ export function openStoredBuffer(
   return new flatbuffers.ByteBuffer(payload);
 }
 
-/** Finishes a buffer with the schema's file identifier and returns a copy of exactly its bytes. */
+/**
+ * Finishes a buffer with the schema's file identifier and returns a copy of exactly its bytes (a slab
+ * piece when small: see byte-slab.ts), so the builder may be reused at once.
+ */
 export function finishBuffer(
   builder: flatbuffers.Builder,
   root: flatbuffers.Offset,
   layout: SchemaLayout,
 ): Uint8Array {
   builder.finish(root, layout.fileIdentifier);
-  return builder.asUint8Array().slice();
+  return copyBytes(builder.asUint8Array());
 }

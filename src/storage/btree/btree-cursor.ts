@@ -11,7 +11,7 @@ import { compareBytes } from '../../util/bytes.js';
 import { PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import type { Btree, CursorOptions } from './btree.js';
 import type { BtreeNode, LeafEntry, LeafNode } from './node.js';
-import { childIndexFor, lowerBound } from './node-ops.js';
+import { childIndexFor, leafLowerBound } from './node-ops.js';
 import type { PathStep } from './rebalance.js';
 
 interface Position {
@@ -126,7 +126,7 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
 
   private startIndex(leaf: LeafNode, target: Uint8Array | undefined): number {
     if (target === undefined) return this.reverse ? leaf.entries.length - 1 : 0;
-    const atOrAfter = lowerBound(leaf.entries, target);
+    const atOrAfter = leafLowerBound(leaf, target);
     // Reverse: the last key strictly below the target (a range's end is exclusive, like lastKey).
     if (this.reverse) return atOrAfter - 1;
     // Forward: from the range's start inclusive, or strictly after the last key returned.

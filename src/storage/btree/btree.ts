@@ -17,7 +17,7 @@ import { type Lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import type { KeyRange } from './key-range.js';
 import type { BtreeNode, InternalNode, LeafEntry, LeafNode } from './node.js';
 import { leafEntryBytes, nodeEntryBytesMax, nodeUsableBytes } from './node-format.js';
-import { childIndexFor, lowerBound, removeLeafEntry, upsertLeafEntry } from './node-ops.js';
+import { childIndexFor, leafLowerBound, lowerBound, removeLeafEntry, upsertLeafEntry } from './node-ops.js';
 import type { PageStore } from './page-store.js';
 import { type PathStep, Rebalancer } from './rebalance.js';
 import { BtreeCursor } from './btree-cursor.js';
@@ -83,7 +83,7 @@ export class Btree {
   private lookup(key: Uint8Array): LeafEntry | undefined {
     const leaf = this.descend(key).leaf;
     if (leaf === undefined) return undefined;
-    const entry = leaf.entries[lowerBound(leaf.entries, key)];
+    const entry = leaf.entries[leafLowerBound(leaf, key)];
     return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
   }
 

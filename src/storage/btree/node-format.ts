@@ -52,7 +52,16 @@ import {
   sealPage,
 } from '../pager/page-format.js';
 import { INT64_VALUE_BYTES, VALUE_TYPE_CODES, valueTypeOfCode } from '../value-type.js';
-import type { BtreeNode, InternalNode, LeafEntry, LeafNode, ValueLogPointer } from './node.js';
+import {
+  type BtreeNode,
+  type InternalNode,
+  type LeafEntry,
+  type LeafNode,
+  internalNode,
+  leafNode,
+  makeLeafEntry,
+  type ValueLogPointer,
+} from './node.js';
 
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffff_ffff;
@@ -103,6 +112,11 @@ export function nodeEntryBytesMax(pageSizeBytes: number): number {
 /** Slot + cell bytes of a leaf entry. */
 export function leafEntryBytes(entry: LeafEntry): number {
   return SLOT_BYTES + LEAF_CELL_OVERHEAD_BYTES + valuePartBytes(entry) + entry.key.byteLength;
+}
+
+/** Slot + cell bytes of a leaf entry holding `valueBytes` inline under a `keyBytes`-byte key. */
+export function inlineLeafEntryBytes(keyBytes: number, valueBytes: number): number {
+  return SLOT_BYTES + LEAF_CELL_OVERHEAD_BYTES + INLINE_VALUE_HEADER_BYTES + valueBytes + keyBytes;
 }
 
 /** Slot + cell bytes of an internal separator key (with the child to its right). */
@@ -346,16 +360,15 @@ export function decodeNode(page: Uint8Array, context: NodeDecodeContext): BtreeN
     },
   };
   if (header.pageId === PAGE_ID_NONE) fail(reading, 'page 0 is the file header page, never a node');
-  const base = { pageId: header.pageId, pageLsn: header.pageLsn, dirty: false };
   if (header.pageType === PageType.BtreeLeaf) {
     const layout = readNodeLayout(reading, 'leaf');
     const entries = decodeLeafEntries(reading, layout);
-    return { kind: 'leaf', ...base, usedBytes: leafNodeUsedBytes(entries), entries };
+    return leafNode(header.pageId, header.pageLsn, false, leafNodeUsedBytes(entries), entries);
   }
   if (header.pageType === PageType.BtreeInternal) {
     const layout = readNodeLayout(reading, 'internal');
     const { keys, children } = decodeInternalEntries(reading, layout);
-    return { kind: 'internal', ...base, usedBytes: internalNodeUsedBytes(keys), keys, children };
+    return internalNode(header.pageId, header.pageLsn, false, internalNodeUsedBytes(keys), keys, children);
   }
   fail(reading, `page type ${header.pageType} is not a B+Tree node`);
 }
@@ -496,22 +509,22 @@ function decodeLeafCell(reading: NodeReading, cellOffset: number): { entry: Leaf
   if (valueType === undefined) fail(reading, `unknown value type ${typeCode} at ${cellOffset}`);
   const expiresAtMs = readSafeNumber(reading, cellOffset + LEAF_CELL_EXPIRES_AT_OFFSET, 'expiresAtMs');
   const revision = lsn(view.getBigUint64(cellOffset + LEAF_CELL_REVISION_OFFSET, true));
-  const fixed = { valueType, tombstone, expiresAtMs, revision };
   let cursor = cellOffset + LEAF_CELL_VALUE_PART_OFFSET;
-  let value: Pick<LeafEntry, 'inlineValue' | 'pointer'> = {};
+  let pointer: ValueLogPointer | undefined;
+  let inlineValue: Uint8Array | undefined;
   if (inValueLog) {
-    value = { pointer: readPointer(reading, cursor) };
+    pointer = readPointer(reading, cursor);
     cursor += VALUE_LOG_POINTER_BYTES;
   } else if (!tombstone) {
-    const inlineValue = readInlineValue(reading, cursor);
+    inlineValue = readInlineValue(reading, cursor);
     if (valueType === 'int64' && inlineValue.byteLength !== INT64_VALUE_BYTES) {
       fail(reading, `int64 value of ${inlineValue.byteLength} bytes at ${cursor}`);
     }
-    value = { inlineValue };
     cursor += INLINE_VALUE_HEADER_BYTES + inlineValue.byteLength;
   }
   const key = readKey(reading, cursor, keyBytes);
-  return { entry: { key, ...fixed, ...value }, cellEnd: cursor + keyBytes };
+  const entry = makeLeafEntry(key, valueType, tombstone, inlineValue, pointer, expiresAtMs, revision);
+  return { entry, cellEnd: cursor + keyBytes };
 }
 
 function readPointer(reading: NodeReading, offset: number): ValueLogPointer {

@@ -3,10 +3,11 @@
  * keys, and splitting or evenly re-dividing a run of entries by encoded size. The tree (btree.ts)
  * decides when to call them; these functions only keep each node internally consistent.
  */
-import { assert } from '../../util/assert.js';
+import { assert, verify, verifyEnabled } from '../../util/assert.js';
 import { compareBytes } from '../../util/bytes.js';
 import type { PageId } from '../../util/ids.js';
 import type { InternalNode, LeafEntry, LeafNode } from './node.js';
+import { KeyHeads } from './key-heads.js';
 import { internalEntryBytes, leafEntryBytes } from './node-format.js';
 
 /** Index of the first entry whose key is >= `key` (entries.length when none is). */
@@ -26,15 +27,64 @@ export function lowerBound(
   return low;
 }
 
+/** A clean node's key heads, built on first use; none for a dirty node, whose keys may still change. */
+function internalHeads(node: InternalNode): KeyHeads | undefined {
+  if (node.dirty) return undefined;
+  if (node.heads === undefined)
+    node.heads = KeyHeads.build(node.keys.length, (i) => node.keys[i] as Uint8Array);
+  return node.heads;
+}
+
+function leafHeads(leaf: LeafNode): KeyHeads | undefined {
+  if (leaf.dirty) return undefined;
+  if (leaf.heads === undefined) {
+    leaf.heads = KeyHeads.build(leaf.entries.length, (i) => (leaf.entries[i] as LeafEntry).key);
+  }
+  return leaf.heads;
+}
+
 /** The child of an internal node that covers `key`: child i holds keys[i-1] <= k < keys[i]. */
 export function childIndexFor(node: InternalNode, key: Uint8Array): number {
+  const heads = internalHeads(node);
   let low = 0;
   let high = node.keys.length;
+  if (heads !== undefined) ({ low, high } = heads.candidates(key));
+  // The run [low, high) has the heads equal to key's: below it every key is smaller, from high on larger.
   while (low < high) {
     const middle = (low + high) >>> 1;
     if (compareBytes(node.keys[middle] as Uint8Array, key) <= 0) low = middle + 1;
     else high = middle;
   }
+  if (verifyEnabled && heads !== undefined) {
+    verify(() => (low === plainChildIndexFor(node.keys, key) ? undefined : 'key heads disagree (internal)'));
+  }
+  return low;
+}
+
+function plainChildIndexFor(keys: readonly Uint8Array[], key: Uint8Array): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareBytes(keys[middle] as Uint8Array, key) <= 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Index of the first entry of `leaf` whose key is >= `key` (entries.length when none is). */
+export function leafLowerBound(leaf: LeafNode, key: Uint8Array): number {
+  const { entries } = leaf;
+  const heads = leafHeads(leaf);
+  if (heads === undefined) return lowerBound(entries, key);
+  let { low, high } = heads.candidates(key);
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareBytes((entries[middle] as LeafEntry).key, key) < 0) low = middle + 1;
+    else high = middle;
+  }
+  if (verifyEnabled)
+    verify(() => (low === lowerBound(entries, key) ? undefined : 'key heads disagree (leaf)'));
   return low;
 }
 

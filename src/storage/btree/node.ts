@@ -10,6 +10,7 @@
  */
 import type { Lsn, PageId } from '../../util/ids.js';
 import type { ValueType } from '../value-type.js';
+import type { KeyHeads } from './key-heads.js';
 
 export interface ValueLogPointer {
   readonly segment: number;
@@ -32,6 +33,23 @@ export interface LeafEntry {
   readonly revision: Lsn;
 }
 
+/**
+ * Builds a LeafEntry with every field present, in one order, so all entries share one hidden class:
+ * the tree's hot loops (binary search, lookups) then stay monomorphic. Every entry made outside tests
+ * comes from here.
+ */
+export function makeLeafEntry(
+  key: Uint8Array,
+  valueType: ValueType,
+  tombstone: boolean,
+  inlineValue: Uint8Array | undefined,
+  pointer: ValueLogPointer | undefined,
+  expiresAtMs: number,
+  revision: Lsn,
+): LeafEntry {
+  return { key, valueType, tombstone, inlineValue, pointer, expiresAtMs, revision };
+}
+
 interface NodeBase {
   /** The page this node is (or will be) stored at. */
   pageId: PageId;
@@ -45,6 +63,8 @@ interface NodeBase {
   dirty: boolean;
   /** Encoded size of the node's slot array and cells (not the fixed headers). */
   usedBytes: number;
+  /** Search index of a clean node, built on its first search (key-heads.ts); never set while dirty. */
+  heads?: KeyHeads | undefined;
 }
 
 export interface LeafNode extends NodeBase {
@@ -60,3 +80,26 @@ export interface InternalNode extends NodeBase {
 }
 
 export type BtreeNode = LeafNode | InternalNode;
+
+/** A leaf node with every field present, in one order (see makeLeafEntry for why). */
+export function leafNode(
+  pageId: PageId,
+  pageLsn: Lsn,
+  dirty: boolean,
+  usedBytes: number,
+  entries: LeafEntry[],
+): LeafNode {
+  return { kind: 'leaf', pageId, pageLsn, dirty, usedBytes, heads: undefined, entries };
+}
+
+/** An internal node with every field present, in one order. */
+export function internalNode(
+  pageId: PageId,
+  pageLsn: Lsn,
+  dirty: boolean,
+  usedBytes: number,
+  keys: Uint8Array[],
+  children: PageId[],
+): InternalNode {
+  return { kind: 'internal', pageId, pageLsn, dirty, usedBytes, heads: undefined, keys, children };
+}

@@ -33,7 +33,7 @@ import {
   freeListEntriesPerPage,
 } from './free-list-format.js';
 import { FreeSpace } from './free-space.js';
-import type { BtreeNode, InternalNode, LeafNode } from './node.js';
+import { type BtreeNode, type InternalNode, internalNode, type LeafNode, leafNode } from './node.js';
 import { decodeNode, encodeNode, nodeUsableBytes } from './node-format.js';
 
 export const DATA_PAGES_FILE = 'data.pages';
@@ -295,12 +295,13 @@ export class PageStore {
       this.unsettled.add(node);
       return node;
     }
+    // Built field by field in the same order as every other node, so all nodes share a hidden class.
+    const id = this.allocateId();
     const copy = (
       node.kind === 'leaf'
-        ? { ...node, entries: [...node.entries], dirty: true }
-        : { ...node, keys: [...node.keys], children: [...node.children], dirty: true }
+        ? leafNode(id, node.pageLsn, true, node.usedBytes, [...node.entries])
+        : internalNode(id, node.pageLsn, true, node.usedBytes, [...node.keys], [...node.children])
     ) as T;
-    copy.pageId = this.allocateId();
     this.addDirty(copy);
     this.freeSpace.releaseAfter(node.pageId, this.buildingGeneration);
     this.version += 1;
@@ -309,29 +310,14 @@ export class PageStore {
 
   newLeaf(pageLsn: Lsn): LeafNode {
     this.checkUsable();
-    const node: LeafNode = {
-      kind: 'leaf',
-      pageId: this.allocateId(),
-      pageLsn,
-      dirty: true,
-      usedBytes: 0,
-      entries: [],
-    };
+    const node = leafNode(this.allocateId(), pageLsn, true, 0, []);
     this.addDirty(node);
     return node;
   }
 
   newInternal(pageLsn: Lsn, firstChild: PageId): InternalNode {
     this.checkUsable();
-    const node: InternalNode = {
-      kind: 'internal',
-      pageId: this.allocateId(),
-      pageLsn,
-      dirty: true,
-      usedBytes: 0,
-      keys: [],
-      children: [firstChild],
-    };
+    const node = internalNode(this.allocateId(), pageLsn, true, 0, [], [firstChild]);
     this.addDirty(node);
     return node;
   }
@@ -455,6 +441,25 @@ export class PageStore {
     return { generation: image.generation, checkpointLsn, pagesWritten: image.pages.length };
   }
 
+  /**
+   * Points a node that just became clean at its own page bytes: its keys and values were views into
+   * whatever the writes handed in (slab pieces, see byte-slab.ts), and a cached node must hold only its
+   * page, which is also what the cache accounts. Decoding the page just encoded also proves the encoding
+   * round-trips. The content is unchanged, so no reader can tell.
+   */
+  private rehome(node: BtreeNode, page: Uint8Array): void {
+    const decoded = decodeNode(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes });
+    if (node.kind === 'leaf' && decoded.kind === 'leaf') {
+      assert(decoded.entries.length === node.entries.length, 'a re-decoded leaf lost entries');
+      node.entries = decoded.entries;
+    } else if (node.kind === 'internal' && decoded.kind === 'internal') {
+      assert(decoded.keys.length === node.keys.length, 'a re-decoded internal node lost keys');
+      node.keys = decoded.keys;
+    } else {
+      assert(false, `page ${node.pageId} decoded as a ${decoded.kind}, encoded from a ${node.kind}`);
+    }
+  }
+
   /** Synchronously encodes the image: dirty nodes become clean and move to `inFlight`. */
   private freeze(checkpointLsn: Lsn, calibration: Calibration): FrozenImage {
     assert(checkpointLsn >= this.activeSuperblock.checkpointLsn, 'checkpoint LSN went backwards');
@@ -465,8 +470,10 @@ export class PageStore {
     let pageLsnMax = checkpointLsn;
     for (const node of this.dirty.values()) {
       if (node.pageLsn > pageLsnMax) pageLsnMax = node.pageLsn;
-      pages.push(encodeNode(node, this.pageSizeBytes));
+      const page = encodeNode(node, this.pageSizeBytes);
+      pages.push(page);
       node.dirty = false;
+      this.rehome(node, page);
       this.inFlight.set(node.pageId, node);
     }
     this.cache.adjustPinned(-this.dirtyBytes);

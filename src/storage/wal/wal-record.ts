@@ -113,9 +113,21 @@ function encodeMutation(builder: flatbuffers.Builder, mutation: WalMutation): fl
   return MutationEntry.createMutationEntry(builder, Mutation.Upsert, Upsert.endUpsert(builder));
 }
 
+/**
+ * One builder for every record: encoding is synchronous, so it is never shared mid-use, and reusing it
+ * saves an off-heap allocation per commit. One grown past the limit by a large record is replaced.
+ */
+const RECORD_BUILDER_BYTES = 1024;
+const RECORD_BUILDER_KEPT_BYTES_MAX = 64 * 1024;
+let recordBuilder = new flatbuffers.Builder(RECORD_BUILDER_BYTES);
+
 /** The FlatBuffers payload of one WAL record (the caller frames it). */
 export function encodeWalRecord(record: WalRecord): Uint8Array {
-  const builder = new flatbuffers.Builder(256);
+  if (recordBuilder.dataBuffer().capacity() > RECORD_BUILDER_KEPT_BYTES_MAX) {
+    recordBuilder = new flatbuffers.Builder(RECORD_BUILDER_BYTES);
+  }
+  const builder = recordBuilder;
+  builder.clear();
   let bodyType: RecordBody;
   let body: flatbuffers.Offset;
   if (record.body.kind === 'commit') {
