@@ -133,8 +133,7 @@ async function printHeader(flags, root, references) {
       `own commit; timed phases ${flags.seconds} s`,
   );
   console.log(
-    `  batch      ${BATCH_ROWS} rows per commit: jubilant has no multi-key transaction API yet, so ` +
-      `${BATCH_ROWS} concurrent single-key sets submitted together (group commit batches them); ` +
+    `  batch      ${BATCH_ROWS} rows per commit: jubilant one transaction of ${BATCH_ROWS} SETs (one WAL record); ` +
       `lmdb-js ${BATCH_ROWS} puts in one event turn (one transaction); sqlite ${BATCH_ROWS} INSERTs in one transaction`,
   );
   console.log(

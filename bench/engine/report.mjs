@@ -163,7 +163,7 @@ export function buildRows(measured, flags) {
   }
   const batchNotes = (result) => `${formatCount(rate(result) / 16)} commits/s of 16 rows; ops are rows`;
   rows.push(
-    row('jubilant batch of 16 (concurrent sets)', ours.batch, {
+    row('jubilant batch of 16 (one transaction)', ours.batch, {
       ratio: versus(rate(ours.batch), { lmdb: rate(lmdb?.batch), sqlite: rate(sqlite?.batch) }),
       notes: `${batchNotes(ours.batch)}; ${walNotes(ours.batch)}`,
     }),
