@@ -49,6 +49,9 @@ export const CONFIG_KEYS = {
     group_commit_max_latency_ms: integer(5, 0, 1000),
     group_commit_bytes_max: integer(4 * MiB, 4096, 256 * MiB),
   },
+  vlog: {
+    segment_bytes: integer(256 * MiB, 4096, 4 * GiB),
+  },
   checkpoint: {
     interval_ms: integer(60_000, 0, 24 * 3600 * 1000),
     wal_bytes: integer(256 * MiB, MiB, 64 * GiB),
@@ -72,6 +75,7 @@ export interface JubilantConfig {
     readonly groupCommitMaxLatencyMs: number;
     readonly groupCommitBytesMax: number;
   };
+  readonly vlog: { readonly segmentBytes: number };
   readonly checkpoint: {
     readonly intervalMs: number;
     readonly walBytes: number;

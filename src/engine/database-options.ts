@@ -13,6 +13,7 @@ import {
 } from '../config/limits.js';
 import type { FileSystem } from '../io/file-system.js';
 import type { Durability } from '../storage/wal/group-commit.js';
+import { isValidVlogSegmentBytes, VLOG_SEGMENT_BYTES_DEFAULT } from '../storage/vlog/vlog-segment-format.js';
 import { isValidWalSegmentBytes } from '../storage/wal/wal-segment-format.js';
 import { JubilantError } from '../util/errors.js';
 import type { Clock } from './clock.js';
@@ -33,6 +34,8 @@ export interface DatabaseOptions {
   readonly inlineValueThresholdBytes?: number;
   /** Preallocated size of each WAL segment. */
   readonly walSegmentBytes?: number;
+  /** A value-log segment is sealed once the next record would take it past this size. */
+  readonly vlogSegmentBytes?: number;
   readonly groupCommitMaxLatencyMs?: number;
   readonly groupCommitBatchBytesMax?: number;
   /** Checkpoint at least this often (0: only by the other triggers). */
@@ -51,6 +54,7 @@ export interface ResolvedOptions {
   readonly pageSizeBytes: number;
   readonly inlineValueThresholdBytes: number;
   readonly walSegmentBytes: number;
+  readonly vlogSegmentBytes: number;
   readonly groupCommitMaxLatencyMs: number;
   readonly groupCommitBatchBytesMax: number;
   readonly checkpointIntervalMs: number;
@@ -88,6 +92,9 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
   const walSegmentBytes = options.walSegmentBytes ?? 64 * MiB;
   if (!isValidWalSegmentBytes(walSegmentBytes))
     throw invalid(`walSegmentBytes ${walSegmentBytes} is not valid`);
+  const vlogSegmentBytes = options.vlogSegmentBytes ?? VLOG_SEGMENT_BYTES_DEFAULT;
+  if (!isValidVlogSegmentBytes(vlogSegmentBytes))
+    throw invalid(`vlogSegmentBytes ${vlogSegmentBytes} is not valid (4 KiB to 4 GiB)`);
   const dirtyShareMax = options.dirtyShareMax ?? 0.5;
   if (!(dirtyShareMax > 0 && dirtyShareMax < 1)) throw invalid('dirtyShareMax must be between 0 and 1');
   return {
@@ -96,6 +103,7 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
     pageSizeBytes,
     inlineValueThresholdBytes,
     walSegmentBytes,
+    vlogSegmentBytes,
     groupCommitMaxLatencyMs: positiveInteger(
       'groupCommitMaxLatencyMs',
       options.groupCommitMaxLatencyMs,
@@ -124,6 +132,7 @@ export function databaseOptionsFromConfig(config: JubilantConfig): DatabaseOptio
     pageSizeBytes: config.storage.pageSizeBytes,
     inlineValueThresholdBytes: config.storage.inlineValueThresholdBytes,
     walSegmentBytes: config.wal.segmentBytes,
+    vlogSegmentBytes: config.vlog.segmentBytes,
     groupCommitMaxLatencyMs: config.wal.groupCommitMaxLatencyMs,
     groupCommitBatchBytesMax: config.wal.groupCommitBytesMax,
     checkpointIntervalMs: config.checkpoint.intervalMs,

@@ -15,26 +15,28 @@
 
 import type { FileSystem } from '../io/file-system.js';
 import { NodeFileSystem } from '../io/node-file-system.js';
+import { VALUE_SIZE_BYTES_MAX } from '../config/limits.js';
 import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
 import type { Btree } from '../storage/btree/btree.js';
 import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
-import type { LeafEntry } from '../storage/btree/node.js';
+import { type LeafEntry, makeLeafEntry } from '../storage/btree/node.js';
 import { inlineLeafEntryBytes } from '../storage/btree/node-format.js';
 import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
 import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
+import { ValueLog, type ValueLogStats } from '../storage/vlog/value-log.js';
 import { WalWriter } from '../storage/wal/wal-writer.js';
 import { assert } from '../util/assert.js';
 import { utf8 } from '../util/bytes.js';
-import { JubilantError } from '../util/errors.js';
+import { CorruptionError, JubilantError } from '../util/errors.js';
 import { type Lsn, lsn } from '../util/ids.js';
 import { AppliedWatermark } from './applied-watermark.js';
 import { CalibratedClock, type Clock, systemClock } from './clock.js';
 import { DatabaseLock } from './database-lock.js';
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from './database-options.js';
 import { KeyChains } from './key-chains.js';
-import { ensureCreated, entryOf, openStorage } from './storage-engine.js';
+import { ensureCreated, entryOf, openStorage, valueLogPointers } from './storage-engine.js';
 import { decodeKey, decodeValue, encodeKey, encodeValue, isLive, type Value } from './value-codec.js';
 
 export type { DatabaseOptions } from './database-options.js';
@@ -69,6 +71,7 @@ export interface DatabaseStats {
   readonly tree: { readonly pageCount: number; readonly dirtyPages: number; readonly dirtyBytes: number };
   readonly commits: number;
   readonly checkpoints: number;
+  readonly valueLog: ValueLogStats;
   readonly readOnly: string | undefined;
 }
 
@@ -88,6 +91,7 @@ export class Database {
   private readonly applied: AppliedWatermark;
   private store: PageStore;
   private tree: Btree;
+  private readonly valueLog: ValueLog;
   private checkpointRunning: Promise<void> | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private walBytesSinceCheckpoint = 0;
@@ -114,6 +118,7 @@ export class Database {
     this.wal = parts.wal;
     this.store = parts.store;
     this.tree = parts.tree;
+    this.valueLog = parts.valueLog;
     this.applied = new AppliedWatermark(lsn(parts.wal.nextLsn - 1n));
     this.dirtyReserveBytes = 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes);
     this.groupCommit = new GroupCommit(parts.wal, {
@@ -121,6 +126,7 @@ export class Database {
       batchBytesMax: this.options.groupCommitBatchBytesMax,
       retryDelayMs: this.options.diskFullRetryDelayMs,
       onFailure: (error) => this.enterReadOnly(error),
+      beforeWrite: () => this.valueLog.flush(),
     });
     if (this.options.checkpointIntervalMs > 0) {
       this.checkpointTimer = setInterval(() => this.triggerCheckpoint(), this.options.checkpointIntervalMs);
@@ -148,15 +154,32 @@ export class Database {
         nowMs: wallClock.wallMs(),
       });
       const cache = new UnifiedCache(resolved.cacheBytes);
-      const opened = await openStorage(fs, directory, { cache, repair: true });
-      const wal = await WalWriter.open(fs, directory, {
-        databaseUuid: opened.manifest.databaseUuid,
-        segmentBytes: resolved.walSegmentBytes,
-        formatMajor: FORMAT_MAJOR,
-        end: opened.recovery.end,
-      });
-      const clock = new CalibratedClock(wallClock, opened.store.superblock.nowFloorMs);
-      return new this({ directory, fs, options: resolved, lock, cache, clock, wal, ...opened });
+      // What is open so far, closed again if a later step fails (a refused open leaks no handle).
+      const closers: Array<() => Promise<void>> = [];
+      try {
+        const opened = await openStorage(fs, directory, { cache, repair: true });
+        closers.push(() => opened.store.close());
+        const wal = await WalWriter.open(fs, directory, {
+          databaseUuid: opened.manifest.databaseUuid,
+          segmentBytes: resolved.walSegmentBytes,
+          formatMajor: FORMAT_MAJOR,
+          end: opened.recovery.end,
+        });
+        closers.push(() => wal.close());
+        const valueLog = await ValueLog.open(fs, directory, {
+          databaseUuid: opened.manifest.databaseUuid,
+          segmentBytes: resolved.vlogSegmentBytes,
+          cache,
+          retryDelayMs: resolved.diskFullRetryDelayMs,
+        });
+        closers.push(() => valueLog.close());
+        await valueLog.rebuild(await valueLogPointers(opened.tree, valueLog));
+        const clock = new CalibratedClock(wallClock, opened.store.superblock.nowFloorMs);
+        return new this({ directory, fs, options: resolved, lock, cache, clock, wal, valueLog, ...opened });
+      } catch (error) {
+        for (const close of closers.reverse()) await close().catch(() => undefined);
+        throw error;
+      }
     } catch (error) {
       await lock.release();
       throw error;
@@ -172,7 +195,8 @@ export class Database {
     const entry = await this.tree.get(keyBytes);
     if (entry === undefined) return undefined;
     if (entry.revision > this.groupCommit.durableLsn) await this.waitDurable(entry.revision);
-    return isLive(entry, this.clock.nowMs()) ? this.valueOf(entry) : undefined;
+    if (!isLive(entry, this.clock.nowMs())) return undefined;
+    return entry.pointer === undefined ? this.valueOf(entry) : this.valueLogValueOf(entry);
   }
 
   /**
@@ -196,7 +220,8 @@ export class Database {
       const nowMs = this.clock.nowMs();
       for (const entry of batch) {
         if (!isLive(entry, nowMs)) continue;
-        yield { key: decodeKey(entry.key), value: this.valueOf(entry) };
+        const value = entry.pointer === undefined ? this.valueOf(entry) : await this.valueLogValueOf(entry);
+        yield { key: decodeKey(entry.key), value };
         returned += 1;
         if (returned >= limit) return;
       }
@@ -264,8 +289,14 @@ export class Database {
   private async logAndApply(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
     {
       const committedAtMs = this.clock.nowMs();
-      const record = (recordLsn: Lsn) =>
-        encodeWalRecord({ lsn: recordLsn, body: { kind: 'commit', mutations, committedAtMs } });
+      let logged = mutations;
+      const record = (recordLsn: Lsn) => {
+        logged = this.toLogged(mutations, recordLsn);
+        return encodeWalRecord({
+          lsn: recordLsn,
+          body: { kind: 'commit', mutations: logged, committedAtMs },
+        });
+      };
       const submitted = this.groupCommit.submit(record, durability);
       this.walBytesSinceCheckpoint += mutations.reduce((sum, m) => sum + m.key.byteLength + 64, 0);
       if (durability === 'fsync') {
@@ -276,7 +307,7 @@ export class Database {
           throw error;
         }
       }
-      await this.apply(mutations, submitted.lsn);
+      await this.apply(logged, submitted.lsn);
       this.commits += 1;
       this.afterCommit();
       return submitted.lsn;
@@ -284,7 +315,13 @@ export class Database {
   }
 
   private async apply(mutations: readonly WalMutation[], commitLsn: Lsn): Promise<void> {
-    for (const mutation of mutations) await this.tree.put(entryOf(mutation, commitLsn));
+    for (const mutation of mutations) {
+      const replaced = await this.tree.put(entryOf(mutation, commitLsn));
+      if (replaced?.pointer !== undefined) this.valueLog.released(replaced.pointer);
+      if (mutation.kind === 'upsert' && mutation.vlogPointer !== undefined) {
+        this.valueLog.referenced(mutation.vlogPointer);
+      }
+    }
     this.applied.mark(commitLsn);
   }
 
@@ -314,8 +351,9 @@ export class Database {
   // --- primitives for the transaction layer (src/txn), which holds the locks -----------------------
 
   /** The stored entry for a key (tombstones and expired entries included), without waiting. */
-  readEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
-    return this.tree.get(key);
+  async readEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
+    const entry = await this.tree.get(key);
+    return entry === undefined || entry.pointer === undefined ? entry : this.resolved(entry);
   }
 
   /** Every stored entry in the range, in key order (tombstones included). */
@@ -324,25 +362,57 @@ export class Database {
     const entries: LeafEntry[] = [];
     for (;;) {
       const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
-      entries.push(...batch);
+      for (const entry of batch)
+        entries.push(entry.pointer === undefined ? entry : await this.resolved(entry));
       if (batch.length < SCAN_BATCH_ENTRIES) return entries;
     }
   }
 
-  /** Throws VALUE_TOO_LARGE (naming the op) when a value cannot be stored inline with this key. */
-  checkValueFits(key: Uint8Array, valueBytes: number, opIndex?: number): void {
-    if (
-      valueBytes <= this.manifest.inlineValueThresholdBytes &&
-      inlineLeafEntryBytes(key.byteLength, valueBytes) <= this.tree.entryBytesMax
-    ) {
-      return;
-    }
+  /** Throws VALUE_TOO_LARGE (naming the op) when a value is above the 64 MiB maximum. */
+  checkValueFits(_key: Uint8Array, valueBytes: number, opIndex?: number): void {
+    if (valueBytes <= VALUE_SIZE_BYTES_MAX) return;
     throw new JubilantError(
       'VALUE_TOO_LARGE',
-      `a value of ${valueBytes} bytes does not fit inline (threshold ${this.manifest.inlineValueThresholdBytes} ` +
-        'bytes, and key plus value must fit a quarter page); values above it need the value log',
+      `a value of ${valueBytes} bytes is larger than the ${VALUE_SIZE_BYTES_MAX}-byte maximum`,
       opIndex === undefined ? {} : { opIndex },
     );
+  }
+
+  /** Whether a value stays in the leaf: at most the inline threshold, and the entry fits a quarter page. */
+  private isInline(keyBytes: number, valueBytes: number): boolean {
+    return (
+      valueBytes <= this.manifest.inlineValueThresholdBytes &&
+      inlineLeafEntryBytes(keyBytes, valueBytes) <= this.tree.entryBytesMax
+    );
+  }
+
+  private staysInline(mutation: WalMutation): boolean {
+    return (
+      mutation.kind !== 'upsert' ||
+      mutation.inlineValue === undefined ||
+      this.isInline(mutation.key.byteLength, mutation.inlineValue.byteLength)
+    );
+  }
+
+  /**
+   * The mutations as logged: values that do not stay inline are appended to the value log (with the
+   * commit's LSN) and replaced by their pointers. Runs inside the group commit's submit step, so the
+   * value log sees records in LSN order.
+   */
+  private toLogged(mutations: readonly WalMutation[], recordLsn: Lsn): readonly WalMutation[] {
+    if (mutations.every((mutation) => this.staysInline(mutation))) return mutations;
+    return mutations.map((mutation) => {
+      if (mutation.kind !== 'upsert' || this.staysInline(mutation)) return mutation;
+      const value = mutation.inlineValue as Uint8Array;
+      const pointer = this.valueLog.append(mutation.key, mutation.valueType, value, recordLsn);
+      return {
+        kind: 'upsert',
+        key: mutation.key,
+        valueType: mutation.valueType,
+        vlogPointer: pointer,
+        expiresAtMs: mutation.expiresAtMs,
+      };
+    });
   }
 
   /**
@@ -478,6 +548,7 @@ export class Database {
       },
       commits: this.commits,
       checkpoints: this.checkpoints,
+      valueLog: this.valueLog.stats(),
       readOnly: this.readOnlyReason?.message,
     };
   }
@@ -491,6 +562,7 @@ export class Database {
     await this.groupCommit.drain();
     if (this.readOnlyReason === undefined) await this.runCheckpoint().catch(() => undefined);
     this.groupCommit.close();
+    await this.valueLog.close().catch(() => undefined);
     await this.wal.close().catch(() => undefined);
     await this.store.close().catch(() => undefined);
     await this.lock.release();
@@ -526,8 +598,33 @@ export class Database {
   }
 
   private valueOf(entry: LeafEntry): Value {
-    assert(entry.inlineValue !== undefined, 'value-log values arrive with the value-log issue');
+    assert(entry.inlineValue !== undefined, 'an entry without a pointer holds its value inline');
     return decodeValue(entry.valueType, entry.inlineValue);
+  }
+
+  private async valueLogValueOf(entry: LeafEntry): Promise<Value> {
+    return decodeValue(entry.valueType, (await this.resolved(entry)).inlineValue as Uint8Array);
+  }
+
+  /** The entry with a value-log value read in as if inline (the tree's entry is left as it is). */
+  private async resolved(entry: LeafEntry): Promise<LeafEntry> {
+    if (entry.pointer === undefined || entry.tombstone) return entry;
+    const stored = await this.valueLog.read(entry.pointer, entry.key, entry.revision);
+    if (stored.valueType !== entry.valueType) {
+      throw new CorruptionError(`the record holds a ${stored.valueType}, the leaf says ${entry.valueType}`, {
+        file: this.valueLog.directory,
+        what: 'value-log record',
+      });
+    }
+    return makeLeafEntry(
+      entry.key,
+      entry.valueType,
+      false,
+      stored.value,
+      undefined,
+      entry.expiresAtMs,
+      entry.revision,
+    );
   }
 
   private rangeOf(options: ScanOptions): KeyRange {
@@ -594,4 +691,5 @@ export interface DatabaseParts {
   readonly wal: WalWriter;
   readonly store: PageStore;
   readonly tree: Btree;
+  readonly valueLog: ValueLog;
 }

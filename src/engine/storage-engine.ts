@@ -18,9 +18,10 @@ import {
 } from '../meta/manifest.js';
 import { SUPERBLOCK_FILES } from '../meta/superblock.js';
 import { Btree } from '../storage/btree/btree.js';
-import { type LeafEntry, makeLeafEntry } from '../storage/btree/node.js';
+import { type LeafEntry, makeLeafEntry, type ValueLogPointer } from '../storage/btree/node.js';
 import { DATA_PAGES_FILE, PageStore } from '../storage/btree/page-store.js';
 import type { UnifiedCache } from '../storage/cache/unified-cache.js';
+import type { ValueLog } from '../storage/vlog/value-log.js';
 import { keySizeMaxBytes } from '../storage/pager/page-format.js';
 import type { WalMutation, WalRecord } from '../storage/wal/wal-record.js';
 import { recoverWal, type WalRecoveryResult } from '../storage/wal/wal-recovery.js';
@@ -49,6 +50,27 @@ export function entryOf(mutation: WalMutation, revision: Lsn): LeafEntry {
     revision,
   );
 }
+
+/** Every value-log pointer the tree holds (tombstones hold none), for the value log's accounting. */
+export async function valueLogPointers(
+  tree: Btree,
+  valueLog: ValueLog,
+): Promise<Array<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn }>> {
+  const pointers: Array<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn }> = [];
+  if (valueLog.stats().segments === 0) return pointers; // no value log yet: no walk over the tree
+  const cursor = tree.cursor();
+  for (;;) {
+    const batch = await cursor.nextBatch(POINTER_WALK_BATCH_ENTRIES);
+    for (const entry of batch) {
+      if (entry.pointer !== undefined) {
+        pointers.push({ key: entry.key, pointer: entry.pointer, revision: entry.revision });
+      }
+    }
+    if (batch.length < POINTER_WALK_BATCH_ENTRIES) return pointers;
+  }
+}
+
+const POINTER_WALK_BATCH_ENTRIES = 1024;
 
 export async function applyRecord(tree: Btree, record: WalRecord): Promise<void> {
   if (record.body.kind !== 'commit') return;

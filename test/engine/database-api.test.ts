@@ -426,21 +426,24 @@ describe('invalid input gets a typed error and changes nothing', () => {
     await closeAndValidate(db);
   });
 
-  it('a value over the inline threshold is VALUE_TOO_LARGE; one at the threshold works', async () => {
+  it('a value over 64 MiB is VALUE_TOO_LARGE; values at and just above the inline threshold work', async () => {
     const db = await openFresh();
     const { inlineValueThresholdBytes } = await readManifest(new NodeFileSystem(), db.directory);
     await db.set('kept', 'old');
-    const overAsBytes = new Uint8Array(inlineValueThresholdBytes + 1);
-    // Fewer UTF-16 units than the threshold, more UTF-8 bytes.
-    const overAsString = '€'.repeat(Math.floor(inlineValueThresholdBytes / 3) + 1);
-    for (const value of [overAsBytes, overAsString]) {
-      await expectRejectedUnchanged(db, () => db.set('fresh', value), 'VALUE_TOO_LARGE');
-      await expectRejectedUnchanged(db, () => db.set('kept', value), 'VALUE_TOO_LARGE');
-    }
+    const tooLarge = new Uint8Array(64 * 1024 * 1024 + 1);
+    await expectRejectedUnchanged(db, () => db.set('fresh', tooLarge), 'VALUE_TOO_LARGE');
+    await expectRejectedUnchanged(db, () => db.set('kept', tooLarge), 'VALUE_TOO_LARGE');
     expect(await db.get('fresh')).toBeUndefined();
     expect(await db.get('kept')).toBe('old');
-    await db.set('fresh', new Uint8Array(inlineValueThresholdBytes).fill(7));
-    expect(((await db.get('fresh')) as Uint8Array).byteLength).toBe(inlineValueThresholdBytes);
+    await db.set('at', new Uint8Array(inlineValueThresholdBytes).fill(7));
+    await db.set('above', new Uint8Array(inlineValueThresholdBytes + 1).fill(8));
+    // Fewer UTF-16 units than the threshold, more UTF-8 bytes: it goes to the value log too.
+    const aboveAsString = '€'.repeat(Math.floor(inlineValueThresholdBytes / 3) + 1);
+    await db.set('kept', aboveAsString);
+    expect(await db.get('at')).toEqual(new Uint8Array(inlineValueThresholdBytes).fill(7));
+    expect(await db.get('above')).toEqual(new Uint8Array(inlineValueThresholdBytes + 1).fill(8));
+    expect(await db.get('kept')).toBe(aboveAsString);
+    expect(db.stats().valueLog.recordsAppended).toBe(2);
     await closeAndValidate(db);
   });
 

@@ -12,6 +12,11 @@ import {
   readWalBatch,
   WAL_SEGMENT_HEADER_BYTES,
 } from '../../src/storage/wal/wal-segment-format.js';
+import {
+  parseVlogSegmentFileName,
+  readVlogRecordFrame,
+  VLOG_SEGMENT_HEADER_BYTES,
+} from '../../src/storage/vlog/vlog-segment-format.js';
 import { isJubilantError } from '../../src/util/errors.js';
 import { SeededRandom, testSeed } from '../../src/util/random.js';
 import { attachCowChecker, type CowChecker } from '../helpers/cow-checker.js';
@@ -79,6 +84,7 @@ function drawConfig(rng: SeededRandom, variant: Variant): Config {
       pageSizeBytes: PAGE_SIZE_BYTES,
       cacheBytes: 1024 * 1024,
       walSegmentBytes: rng.pick([2048, 4096, 16384]),
+      vlogSegmentBytes: rng.pick([4096, 16384, 1024 * 1024]),
       checkpointWalBytes: rng.pick([1024, 4096, 65536]),
       checkpointIntervalMs: 0,
       groupCommitBatchBytesMax: rng.pick([1024, 64 * 1024]),
@@ -100,8 +106,30 @@ function isWalBatchWrite(event: WriteEvent): boolean {
   return event.bytes.byteLength >= 4 && !event.bytes.subarray(0, 4).every((byte) => byte === 0);
 }
 
+/** Value-log records as written, by `segment:offset`: a WAL record names its large value by pointer. */
+type VlogTap = Map<string, string>;
+
+/** Records every value-log record write (one frame per write) with the value it holds. */
+function attachVlogTap(fs: SimFileSystem, values: VlogTap, problems: string[]): () => void {
+  return fs.addWriteObserver((event) => {
+    const segment = parseVlogSegmentFileName(event.path.split('/').pop() ?? '');
+    if (segment === undefined || event.offsetBytes < VLOG_SEGMENT_HEADER_BYTES) return;
+    const read = readVlogRecordFrame(event.bytes, 0, { file: event.path });
+    if (!read.ok || read.frameBytes !== event.bytes.byteLength) {
+      problems.push(`value-log write at ${event.offsetBytes} of ${event.path} is not one record frame`);
+      return;
+    }
+    values.set(`${segment}:${event.offsetBytes}`, decoder.decode(read.record.value));
+  });
+}
+
 /** Records every WAL batch as it is written; the LSNs of the records are what the test checks in. */
-function attachWalTap(fs: SimFileSystem, tapped: Map<bigint, Tapped>, problems: string[]): () => void {
+function attachWalTap(
+  fs: SimFileSystem,
+  tapped: Map<bigint, Tapped>,
+  vlogValues: VlogTap,
+  problems: string[],
+): () => void {
   return fs.addWriteObserver((event) => {
     if (!isWalBatchWrite(event)) return;
     try {
@@ -120,14 +148,14 @@ function attachWalTap(fs: SimFileSystem, tapped: Map<bigint, Tapped>, problems: 
         problems.push(`WAL batch at ${event.offsetBytes} of ${event.path}: ${decoded.reason}`);
         return;
       }
-      for (const record of decoded.records) tapped.set(record.lsn, describeRecord(record));
+      for (const record of decoded.records) tapped.set(record.lsn, describeRecord(record, vlogValues));
     } catch (error) {
       problems.push(`WAL tap failed: ${String(error)}`); // never throw: that would fail the write
     }
   });
 }
 
-function describeRecord(record: WalRecord): Tapped {
+function describeRecord(record: WalRecord, vlogValues: VlogTap): Tapped {
   if (record.body.kind !== 'commit' || record.body.mutations.length === 0) {
     return { lsn: record.lsn, key: undefined, value: undefined };
   }
@@ -139,6 +167,13 @@ function describeRecord(record: WalRecord): Tapped {
   }
   const key = decoder.decode(mutation.key);
   if (mutation.kind === 'tombstone') return { lsn: record.lsn, key, value: undefined };
+  if (mutation.vlogPointer !== undefined) {
+    // The value log is flushed before the WAL batch is written, so its record was tapped already.
+    const value = vlogValues.get(`${mutation.vlogPointer.segment}:${mutation.vlogPointer.offsetBytes}`);
+    if (value === undefined)
+      throw new Error(`record ${record.lsn} points at a value-log record never written`);
+    return { lsn: record.lsn, key, value };
+  }
   if (mutation.valueType !== 'string' || mutation.inlineValue === undefined) {
     throw new Error(`record ${record.lsn} holds a ${mutation.valueType} value; the workload writes strings`);
   }
@@ -161,10 +196,12 @@ interface Probes {
   readonly tapProblems: string[];
 }
 
-function attachProbes(fs: SimFileSystem): Probes {
+/** `vlogValues` lives across rounds: a reopen rewrites WAL batches whose values were written before. */
+function attachProbes(fs: SimFileSystem, vlogValues: VlogTap): Probes {
   const tapped = new Map<bigint, Tapped>();
   const tapProblems: string[] = [];
-  attachWalTap(fs, tapped, tapProblems);
+  attachVlogTap(fs, vlogValues, tapProblems);
+  attachWalTap(fs, tapped, vlogValues, tapProblems);
   return {
     cow: attachCowChecker(fs, DIR, { pageSizeBytes: PAGE_SIZE_BYTES }),
     writeAhead: attachWriteAheadChecker(fs, DIR, { pageSizeBytes: PAGE_SIZE_BYTES }),
@@ -458,7 +495,9 @@ async function runRound(
           ? rng.pick<Durability>(['fsync', 'relaxed'])
           : (config.options.durability ?? 'fsync');
       const isSet = rng.chance(0.75);
-      const value = isSet ? `w${id}.${seq}:${'v'.repeat(rng.int(300))}` : undefined;
+      // One set in four is larger than the inline threshold (512 B at 4 KiB pages): the value log.
+      const length = rng.int(4) === 0 ? 600 + rng.int(3000) : rng.int(300);
+      const value = isSet ? `w${id}.${seq}:${'v'.repeat(length)}` : undefined;
       const op: Op = { writer: id, key, value, durability, status: 'in flight' };
       ops.push(op);
       try {
@@ -541,8 +580,9 @@ async function runSeed(seed: number, variant: Variant, summary: SeedSummary): Pr
   try {
     let fs = new SimFileSystem({ seed });
     let base: { state: ReadonlyMap<string, string>; lsn: bigint } = { state: new Map(), lsn: 0n };
+    const vlogValues: VlogTap = new Map();
     for (let round = 0; round <= ROUNDS && problems.length === 0; round++) {
-      const probes = attachProbes(fs);
+      const probes = attachProbes(fs, vlogValues);
       const db = await openDatabase(fs, config, probes);
       if (crash !== undefined) {
         const recovered = db.stats().lsn.next - 1n;

@@ -65,6 +65,9 @@ const COUNTER_SHARE = 0.3;
 const FSYNC_SHARE = 0.85;
 const CHECKPOINT_SHARE = 0.01;
 const BYTES_VALUE_BYTES_MAX = 300;
+/** One bytes value in four is this large or larger: above the 1 KiB inline threshold, in the value log. */
+const LARGE_VALUE_BYTES_MIN = 1025;
+const LARGE_VALUE_BYTES_MAX = 20_000;
 const STRING_VALUE_CHARS_MAX = 60;
 /** Characters of 1 to 4 UTF-8 bytes, astral ones included, so string values exercise every width. */
 const VALUE_CHARS = ['a', 'Z', '0', ' ', 'é', 'ß', '€', '\uFFFF', '😀', '\u{10FFFF}', '\u0000'];
@@ -80,7 +83,9 @@ export function counterKey(writer: number): string {
 function randomValue(rng: SeededRandom): Value {
   switch (rng.int(3)) {
     case 0:
-      return rng.bytes(rng.range(0, BYTES_VALUE_BYTES_MAX));
+      return rng.int(4) === 0
+        ? rng.bytes(rng.range(LARGE_VALUE_BYTES_MIN, LARGE_VALUE_BYTES_MAX))
+        : rng.bytes(rng.range(0, BYTES_VALUE_BYTES_MAX));
     case 1:
       return Array.from({ length: rng.range(0, STRING_VALUE_CHARS_MAX) }, () => rng.pick(VALUE_CHARS)).join(
         '',

@@ -410,7 +410,7 @@ describe('errors have no effect', () => {
         keys: [{ id: 0, mode: 'RW', key: 'a' }],
         ops: [
           { op: 'SET', id: 0, value: 'x' },
-          { op: 'SET', id: 0, value: new Uint8Array(256 * 1024) },
+          { op: 'SET', id: 0, value: new Uint8Array(64 * 1024 * 1024 + 1) },
         ],
       },
       code: 'VALUE_TOO_LARGE',

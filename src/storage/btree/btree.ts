@@ -87,15 +87,18 @@ export class Btree {
     return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
   }
 
-  /** Inserts or overwrites `entry` (a value or a tombstone); `entry.revision` is the change's LSN. */
-  async put(entry: LeafEntry): Promise<void> {
+  /**
+   * Inserts or overwrites `entry` (a value or a tombstone); `entry.revision` is the change's LSN.
+   * Resolves with the entry it replaced, if any (the value log accounts for the pointer it held).
+   */
+  async put(entry: LeafEntry): Promise<LeafEntry | undefined> {
     const entryBytes = leafEntryBytes(entry);
     assert(entryBytes <= this.entryBytesMax, `entry of ${entryBytes} bytes exceeds ${this.entryBytesMax}`);
-    await this.run(() => {
+    return this.run(() => {
       const path = this.descend(entry.key);
       if (path.leaf === undefined) {
         this.plantRoot(entry);
-        return;
+        return undefined;
       }
       const old = path.leaf.entries[lowerBound(path.leaf.entries, entry.key)];
       const replaced = old !== undefined && compareBytes(old.key, entry.key) === 0 ? old : undefined;
@@ -108,6 +111,7 @@ export class Btree {
       const position = last ? 'last' : leaf.entries[0] === entry ? 'first' : 'middle';
       this.rebalancer.fixUp(steps, leaf, entry.revision, position);
       this.store.settle();
+      return replaced;
     });
   }
 

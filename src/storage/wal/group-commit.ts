@@ -32,6 +32,12 @@ export interface GroupCommitOptions {
   /** Pause before retrying a batch that failed with ENOSPC. */
   readonly retryDelayMs: number;
   readonly onFailure?: (error: Error) => void;
+  /**
+   * Runs before each batch is written: the value log makes the records the batch points at durable
+   * here, so its bytes always reach the disk before the WAL records that reference them. A failure
+   * fails the group commit like a failed WAL write.
+   */
+  readonly beforeWrite?: () => Promise<void>;
 }
 
 export interface Submitted {
@@ -103,6 +109,8 @@ export class GroupCommit {
   submit(encode: (recordLsn: Lsn) => Uint8Array, durability: Durability): Submitted {
     if (this.failure !== undefined) throw this.readOnlyError();
     const recordLsn = this.next;
+    // Encoded before the LSN is taken: if `encode` throws, no LSN is used up and the log has no gap.
+    const payload = encode(recordLsn);
     this.next = lsn(recordLsn + 1n);
     let resolve!: () => void;
     let reject!: (error: Error) => void;
@@ -114,7 +122,7 @@ export class GroupCommit {
     if (durability === 'relaxed') durable.catch(() => undefined);
     this.queue.push({
       lsn: recordLsn,
-      payload: encode(recordLsn),
+      payload,
       durability,
       resolve,
       reject,
@@ -187,6 +195,7 @@ export class GroupCommit {
       `batch starts at ${first.lsn}, WAL expects ${this.writer.nextLsn}`,
     );
     try {
+      if (this.options.beforeWrite !== undefined) await this.options.beforeWrite();
       await this.writer.writeBatch(
         first.lsn,
         batch.map((pending) => pending.payload),

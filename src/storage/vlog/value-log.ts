@@ -1,0 +1,462 @@
+/**
+ * The value log (WiscKey): values above the inline threshold live in append-only segment files
+ * (vlog-segment-format.ts) and leaves hold `{segment, offsetBytes, lengthBytes}` pointers to them.
+ *
+ * Writing. `append` runs inside the group commit's submit step, so records are appended in LSN order
+ * and carry their commit's LSN. It reserves the record's place synchronously and queues the write;
+ * `flush` (the group commit calls it before writing a WAL batch) waits for the queued writes and
+ * fdatasyncs the segments they touched, so value-log bytes are durable before any WAL record that
+ * points at them. A new segment is written with its header and the directory fsynced before any record
+ * goes into it. ENOSPC from a record write is retried (the record's place is reserved and the WAL waits
+ * for it); any other failure, or any failed fdatasync, fails the log for good (never retried), which
+ * turns the database read-only.
+ *
+ * Reading. `read` checks the frame's CRC, that the record holds the key being read and the revision
+ * (LSN) that wrote it: any mismatch is a typed corruption error naming the file and offset, never
+ * wrong data. Values go through the unified cache; records not yet written are served from memory.
+ *
+ * Accounting. Per segment: `totalBytes` of record frames and `liveBytes` referenced by the tree. The
+ * engine reports every pointer that becomes referenced or unreferenced; at open the counts are rebuilt
+ * by walking the tree (`rebuild`).
+ *
+ * Repair on open (`repair`): the last segment is cut after the last record the tree references (bytes
+ * after it belong to commits that never became durable, or are a torn write). Any referenced record
+ * that is missing or does not verify is reported as corruption, never dropped.
+ */
+import { join } from 'node:path';
+import type { FileHandle, FileSystem } from '../../io/file-system.js';
+import { isIoError } from '../../io/file-system.js';
+import { assert } from '../../util/assert.js';
+import { bytesEqual, toHex } from '../../util/bytes.js';
+import { CorruptionError, JubilantError } from '../../util/errors.js';
+import type { Lsn } from '../../util/ids.js';
+import type { UnifiedCache } from '../cache/unified-cache.js';
+import type { ValueLogPointer } from '../btree/node.js';
+import type { ValueType } from '../value-type.js';
+import {
+  encodeVlogRecordFrame,
+  encodeVlogSegmentHeaderBlock,
+  parseVlogSegmentFileName,
+  readVlogRecordFrame,
+  readVlogSegmentHeader,
+  VLOG_SEGMENT_HEADER_BYTES,
+  vlogSegmentFileName,
+} from './vlog-segment-format.js';
+
+/** Decoded values are charged their bytes plus this, for the cache budget. */
+const CACHED_VALUE_OVERHEAD_BYTES = 96;
+
+export interface ValueLogOptions {
+  readonly databaseUuid: Uint8Array;
+  /** A segment is sealed once the next record would take it past this size. */
+  readonly segmentBytes: number;
+  readonly cache: UnifiedCache;
+  /** Pause before retrying a record write that failed with ENOSPC. */
+  readonly retryDelayMs: number;
+}
+
+export interface StoredValue {
+  readonly valueType: ValueType;
+  readonly value: Uint8Array;
+}
+
+export interface ValueLogSegmentStats {
+  readonly segment: number;
+  readonly totalBytes: number;
+  readonly liveBytes: number;
+}
+
+export interface ValueLogStats {
+  readonly segments: number;
+  readonly totalBytes: number;
+  readonly liveBytes: number;
+  /** liveBytes / totalBytes (1 when empty). */
+  readonly liveRatio: number;
+  readonly recordsAppended: number;
+  readonly diskFullRetries: number;
+}
+
+interface Segment {
+  readonly sequence: number;
+  readonly path: string;
+  handle: FileHandle | undefined;
+  /** Bytes of record frames (reserved, written or not). */
+  totalBytes: number;
+  liveBytes: number;
+  /** End of the last reserved record (the file's logical size). */
+  endBytes: number;
+}
+
+export class ValueLog {
+  readonly directory: string;
+  private readonly fs: FileSystem;
+  private readonly options: ValueLogOptions;
+  private readonly segments = new Map<number, Segment>();
+  /** The segment appends go to; 0 until the first append creates one. */
+  private active = 0;
+  /** Queued writes run one after another in append order. */
+  private tail: Promise<void> = Promise.resolve();
+  /** Records reserved but not yet written, by pointer key: reads are served from here. */
+  private readonly unwritten = new Map<string, { record: StoredValue; key: Uint8Array }>();
+  private readonly unflushed = new Set<number>();
+  private failure: Error | undefined;
+  private closing = false;
+  /** The last segment, when its header did not verify at open (see `open`). */
+  private tornLast: { sequence: number; path: string; reason: string } | undefined;
+  private recordsAppended = 0;
+  private diskFullRetries = 0;
+
+  private constructor(fs: FileSystem, directory: string, options: ValueLogOptions) {
+    this.fs = fs;
+    this.directory = directory;
+    this.options = options;
+  }
+
+  /** Opens the segments of `directory` (checking each header); accounting starts empty (`rebuild`). */
+  static async open(fs: FileSystem, directory: string, options: ValueLogOptions): Promise<ValueLog> {
+    const log = new ValueLog(fs, directory, options);
+    try {
+      await log.openSegments();
+    } catch (error) {
+      await log.close();
+      throw error;
+    }
+    return log;
+  }
+
+  private async openSegments(): Promise<void> {
+    const { fs, directory, options } = this;
+    const sequences = (await fs.list(directory))
+      .map(parseVlogSegmentFileName)
+      .filter((sequence): sequence is number => sequence !== undefined)
+      .sort((left, right) => left - right);
+    for (const [index, sequence] of sequences.entries()) {
+      const path = join(directory, vlogSegmentFileName(sequence));
+      const handle = await fs.open(path);
+      const sizeBytes = await handle.sizeBytes();
+      const block = await handle.read(0, VLOG_SEGMENT_HEADER_BYTES);
+      const header = readVlogSegmentHeader(
+        block,
+        { databaseUuid: options.databaseUuid, segmentSequence: sequence },
+        { file: path },
+      );
+      if (!header.ok) {
+        await handle.close();
+        // A crash while creating the last segment can leave its header torn. No record can be in it
+        // (records are written only after the header is durable), which `rebuild` confirms before it
+        // removes the file; an unreadable header anywhere else is corruption.
+        if (index === sequences.length - 1) {
+          this.tornLast = { sequence, path, reason: header.reason };
+          continue;
+        }
+        throw new CorruptionError(header.reason, {
+          file: path,
+          offsetBytes: 0,
+          what: 'value-log segment header',
+        });
+      }
+      const endBytes = Math.max(sizeBytes, VLOG_SEGMENT_HEADER_BYTES);
+      this.segments.set(sequence, {
+        sequence,
+        path,
+        handle,
+        totalBytes: endBytes - VLOG_SEGMENT_HEADER_BYTES,
+        liveBytes: 0,
+        endBytes,
+      });
+      this.active = sequence;
+    }
+  }
+
+  // --- accounting --------------------------------------------------------------------------------
+
+  /** A pointer the tree now references (a commit applied, or the tree walk at open). */
+  referenced(pointer: ValueLogPointer): void {
+    const segment = this.segments.get(pointer.segment);
+    assert(segment !== undefined, `pointer into unknown value-log segment ${pointer.segment}`);
+    segment.liveBytes += pointer.lengthBytes;
+    assert(
+      segment.liveBytes <= segment.totalBytes,
+      `segment ${pointer.segment} has more live bytes than bytes`,
+    );
+  }
+
+  /** A pointer the tree no longer references (overwritten, deleted, expired). */
+  released(pointer: ValueLogPointer): void {
+    const segment = this.segments.get(pointer.segment);
+    assert(segment !== undefined, `pointer into unknown value-log segment ${pointer.segment}`);
+    segment.liveBytes -= pointer.lengthBytes;
+    assert(segment.liveBytes >= 0, `segment ${pointer.segment} went below zero live bytes`);
+  }
+
+  /**
+   * Rebuilds the live counts from every pointer the tree holds, then repairs the tail: the last
+   * segment is cut after the last referenced record, and a referenced record that is missing or does
+   * not verify is reported as corruption.
+   */
+  async rebuild(
+    pointers: Iterable<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn }>,
+  ): Promise<void> {
+    for (const segment of this.segments.values()) segment.liveBytes = 0;
+    let lastEnd = 0;
+    let last: { key: Uint8Array; pointer: ValueLogPointer; revision: Lsn } | undefined;
+    for (const reference of pointers) {
+      const { pointer } = reference;
+      const segment = this.segments.get(pointer.segment);
+      if (segment === undefined && pointer.segment === this.tornLast?.sequence) {
+        throw new CorruptionError(
+          `key ${toHex(reference.key)} points into a segment whose header does not verify: ${this.tornLast.reason}`,
+          {
+            file: this.tornLast.path,
+            offsetBytes: 0,
+            what: 'value-log segment header',
+          },
+        );
+      }
+      if (segment === undefined) {
+        throw new CorruptionError(
+          `key ${toHex(reference.key)} points at value-log segment ${pointer.segment}, which does not exist`,
+          { file: join(this.directory, vlogSegmentFileName(pointer.segment)), what: 'value-log segment' },
+        );
+      }
+      const end = pointer.offsetBytes + pointer.lengthBytes;
+      if (pointer.offsetBytes < VLOG_SEGMENT_HEADER_BYTES || end > segment.endBytes) {
+        throw new CorruptionError(
+          `key ${toHex(reference.key)} points past the end of the segment (${pointer.offsetBytes}+${pointer.lengthBytes})`,
+          { file: segment.path, offsetBytes: pointer.offsetBytes, what: 'value-log record' },
+        );
+      }
+      segment.liveBytes += pointer.lengthBytes;
+      if (pointer.segment === this.active && end > lastEnd) {
+        lastEnd = end;
+        last = reference;
+      }
+    }
+    if (this.tornLast !== undefined) {
+      await this.fs.unlink(this.tornLast.path);
+      await this.fs.syncDirectory(this.directory);
+      this.tornLast = undefined;
+    }
+    const active = this.segments.get(this.active);
+    if (active === undefined) return;
+    // The newest referenced record proves the bytes before it were flushed; check that it verifies.
+    if (last !== undefined) await this.read(last.pointer, last.key, last.revision);
+    const cut = Math.max(lastEnd, VLOG_SEGMENT_HEADER_BYTES);
+    if (cut < active.endBytes) {
+      const handle = await this.handleOf(active);
+      await handle.truncate(cut);
+      await handle.datasync();
+      active.endBytes = cut;
+      active.totalBytes = cut - VLOG_SEGMENT_HEADER_BYTES;
+    }
+  }
+
+  // --- writing -----------------------------------------------------------------------------------
+
+  /**
+   * Reserves the record's place and queues its write; returns the pointer at once. Called in LSN
+   * order (from the group commit's submit step). The value is also put in the cache.
+   */
+  append(key: Uint8Array, valueType: ValueType, value: Uint8Array, lsn: Lsn): ValueLogPointer {
+    if (this.failure !== undefined) throw this.failedError();
+    const frame = encodeVlogRecordFrame({ key, valueType, value, lsn });
+    let segment = this.segments.get(this.active);
+    if (
+      segment === undefined ||
+      (segment.endBytes + frame.byteLength > this.options.segmentBytes && segment.totalBytes > 0)
+    ) {
+      segment = this.startSegment(this.active + 1, lsn);
+    }
+    const pointer: ValueLogPointer = {
+      segment: segment.sequence,
+      offsetBytes: segment.endBytes,
+      lengthBytes: frame.byteLength,
+    };
+    segment.endBytes += frame.byteLength;
+    segment.totalBytes += frame.byteLength;
+    this.recordsAppended += 1;
+    const pointerKey = cacheKeyOf(pointer);
+    const stored: StoredValue = { valueType, value };
+    this.unwritten.set(pointerKey, { record: stored, key });
+    this.unflushed.add(segment.sequence);
+    const target = segment;
+    this.enqueue(async () => {
+      await this.writeRetrying(target, pointer.offsetBytes, frame);
+      this.unwritten.delete(pointerKey);
+    });
+    this.options.cache.set(pointerKey, stored, value.byteLength + CACHED_VALUE_OVERHEAD_BYTES);
+    return pointer;
+  }
+
+  /** Waits for every record appended so far to be written, then makes them durable (fdatasync). */
+  async flush(): Promise<void> {
+    if (this.unflushed.size === 0 && this.failure === undefined) return;
+    const sequences = [...this.unflushed];
+    this.unflushed.clear();
+    await this.tail;
+    if (this.failure !== undefined) throw this.failedError();
+    try {
+      for (const sequence of sequences) {
+        const segment = this.segments.get(sequence);
+        if (segment !== undefined) await (await this.handleOf(segment)).datasync();
+      }
+    } catch (error) {
+      this.fail(error);
+      throw this.failedError();
+    }
+  }
+
+  private startSegment(sequence: number, firstLsn: Lsn): Segment {
+    const path = join(this.directory, vlogSegmentFileName(sequence));
+    const segment: Segment = {
+      sequence,
+      path,
+      handle: undefined,
+      totalBytes: 0,
+      liveBytes: 0,
+      endBytes: VLOG_SEGMENT_HEADER_BYTES,
+    };
+    this.segments.set(sequence, segment);
+    this.active = sequence;
+    const header = encodeVlogSegmentHeaderBlock({
+      databaseUuid: this.options.databaseUuid,
+      segmentSequence: sequence,
+      firstLsn,
+    });
+    this.enqueue(async () => {
+      const handle = await this.fs.open(path, { create: true, exclusive: true });
+      segment.handle = handle;
+      await this.writeRetrying(segment, 0, header);
+      await handle.datasync();
+      await this.fs.syncDirectory(this.directory);
+    });
+    return segment;
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.tail = this.tail.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        await step();
+      } catch (error) {
+        this.fail(error);
+      }
+    });
+  }
+
+  private async writeRetrying(segment: Segment, offsetBytes: number, bytes: Uint8Array): Promise<void> {
+    for (;;) {
+      try {
+        await (await this.handleOf(segment)).write(offsetBytes, bytes);
+        return;
+      } catch (error) {
+        if (!isIoError(error, 'ENOSPC') || this.closing) throw error;
+        this.diskFullRetries += 1;
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs));
+      }
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure === undefined) this.failure = error instanceof Error ? error : new Error(String(error));
+  }
+
+  private failedError(): JubilantError {
+    const cause = this.failure;
+    return new JubilantError(
+      'READ_ONLY',
+      `the value log failed (${cause?.message ?? 'unknown'}); the database is read-only until reopened`,
+      cause === undefined ? {} : { cause },
+    );
+  }
+
+  // --- reading -----------------------------------------------------------------------------------
+
+  /** The value at `pointer`, proven to be `key`'s value written at `revision`. */
+  async read(pointer: ValueLogPointer, key: Uint8Array, revision: Lsn): Promise<StoredValue> {
+    const pointerKey = cacheKeyOf(pointer);
+    const cached = this.options.cache.get(pointerKey) as StoredValue | undefined;
+    if (cached !== undefined) return cached;
+    const pending = this.unwritten.get(pointerKey);
+    if (pending !== undefined) return pending.record;
+    this.options.cache.recordMiss();
+    const segment = this.segments.get(pointer.segment);
+    const file = join(this.directory, vlogSegmentFileName(pointer.segment));
+    const where = { file, offsetBytes: pointer.offsetBytes, what: 'value-log record' };
+    if (segment === undefined) throw new CorruptionError('the value-log segment does not exist', where);
+    const bytes = await (await this.handleOf(segment)).read(pointer.offsetBytes, pointer.lengthBytes);
+    if (bytes.byteLength < pointer.lengthBytes) {
+      throw new CorruptionError(
+        `the record is missing: the segment ends at ${pointer.offsetBytes + bytes.byteLength}`,
+        where,
+      );
+    }
+    const read = readVlogRecordFrame(bytes, 0, { file, offsetBytes: pointer.offsetBytes });
+    if (!read.ok) throw new CorruptionError(read.reason, where);
+    if (read.frameBytes !== pointer.lengthBytes) {
+      throw new CorruptionError(
+        `the record is ${read.frameBytes} bytes, the pointer says ${pointer.lengthBytes}`,
+        where,
+      );
+    }
+    if (!bytesEqual(read.record.key, key)) {
+      throw new CorruptionError(`the record holds key ${toHex(read.record.key)}, not ${toHex(key)}`, where);
+    }
+    if (read.record.lsn !== revision) {
+      throw new CorruptionError(
+        `the record was written at LSN ${read.record.lsn}, the leaf says ${revision}`,
+        where,
+      );
+    }
+    const stored: StoredValue = { valueType: read.record.valueType, value: read.record.value };
+    this.options.cache.set(pointerKey, stored, stored.value.byteLength + CACHED_VALUE_OVERHEAD_BYTES);
+    return stored;
+  }
+
+  private async handleOf(segment: Segment): Promise<FileHandle> {
+    if (segment.handle === undefined) segment.handle = await this.fs.open(segment.path);
+    return segment.handle;
+  }
+
+  // --- status ------------------------------------------------------------------------------------
+
+  segmentStats(): ValueLogSegmentStats[] {
+    return [...this.segments.values()].map(({ sequence, totalBytes, liveBytes }) => ({
+      segment: sequence,
+      totalBytes,
+      liveBytes,
+    }));
+  }
+
+  stats(): ValueLogStats {
+    let totalBytes = 0;
+    let liveBytes = 0;
+    for (const segment of this.segments.values()) {
+      totalBytes += segment.totalBytes;
+      liveBytes += segment.liveBytes;
+    }
+    return {
+      segments: this.segments.size,
+      totalBytes,
+      liveBytes,
+      liveRatio: totalBytes === 0 ? 1 : liveBytes / totalBytes,
+      recordsAppended: this.recordsAppended,
+      diskFullRetries: this.diskFullRetries,
+    };
+  }
+
+  /** Stops retries, waits for queued writes and closes every segment. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.tail;
+    for (const segment of this.segments.values()) {
+      const handle = segment.handle;
+      segment.handle = undefined;
+      await handle?.close().catch(() => undefined);
+    }
+  }
+}
+
+function cacheKeyOf(pointer: ValueLogPointer): string {
+  return `vlog:${pointer.segment}:${pointer.offsetBytes}`;
+}
