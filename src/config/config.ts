@@ -51,6 +51,8 @@ export const CONFIG_KEYS = {
   },
   vlog: {
     segment_bytes: integer(256 * MiB, 4096, 4 * GiB),
+    gc_threshold: { kind: 'share', fallback: 0.5, min: 0.05, max: 1 },
+    gc_interval_ms: integer(60_000, 0, 24 * 3600 * 1000),
   },
   checkpoint: {
     interval_ms: integer(60_000, 0, 24 * 3600 * 1000),
@@ -75,7 +77,11 @@ export interface JubilantConfig {
     readonly groupCommitMaxLatencyMs: number;
     readonly groupCommitBytesMax: number;
   };
-  readonly vlog: { readonly segmentBytes: number };
+  readonly vlog: {
+    readonly segmentBytes: number;
+    readonly gcThreshold: number;
+    readonly gcIntervalMs: number;
+  };
   readonly checkpoint: {
     readonly intervalMs: number;
     readonly walBytes: number;

@@ -36,6 +36,10 @@ export interface DatabaseOptions {
   readonly walSegmentBytes?: number;
   /** A value-log segment is sealed once the next record would take it past this size. */
   readonly vlogSegmentBytes?: number;
+  /** GC rewrites a sealed value-log segment once this share of its bytes is dead. */
+  readonly vlogGcThreshold?: number;
+  /** GC also looks for such segments this often (0: only when a commit makes one). */
+  readonly vlogGcIntervalMs?: number;
   readonly groupCommitMaxLatencyMs?: number;
   readonly groupCommitBatchBytesMax?: number;
   /** Checkpoint at least this often (0: only by the other triggers). */
@@ -55,6 +59,8 @@ export interface ResolvedOptions {
   readonly inlineValueThresholdBytes: number;
   readonly walSegmentBytes: number;
   readonly vlogSegmentBytes: number;
+  readonly vlogGcThreshold: number;
+  readonly vlogGcIntervalMs: number;
   readonly groupCommitMaxLatencyMs: number;
   readonly groupCommitBatchBytesMax: number;
   readonly checkpointIntervalMs: number;
@@ -95,6 +101,8 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
   const vlogSegmentBytes = options.vlogSegmentBytes ?? VLOG_SEGMENT_BYTES_DEFAULT;
   if (!isValidVlogSegmentBytes(vlogSegmentBytes))
     throw invalid(`vlogSegmentBytes ${vlogSegmentBytes} is not valid (4 KiB to 4 GiB)`);
+  const vlogGcThreshold = options.vlogGcThreshold ?? 0.5;
+  if (!(vlogGcThreshold > 0 && vlogGcThreshold <= 1)) throw invalid('vlogGcThreshold must be in (0, 1]');
   const dirtyShareMax = options.dirtyShareMax ?? 0.5;
   if (!(dirtyShareMax > 0 && dirtyShareMax < 1)) throw invalid('dirtyShareMax must be between 0 and 1');
   return {
@@ -104,6 +112,8 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
     inlineValueThresholdBytes,
     walSegmentBytes,
     vlogSegmentBytes,
+    vlogGcThreshold,
+    vlogGcIntervalMs: positiveInteger('vlogGcIntervalMs', options.vlogGcIntervalMs, 60_000, 0),
     groupCommitMaxLatencyMs: positiveInteger(
       'groupCommitMaxLatencyMs',
       options.groupCommitMaxLatencyMs,
@@ -133,6 +143,8 @@ export function databaseOptionsFromConfig(config: JubilantConfig): DatabaseOptio
     inlineValueThresholdBytes: config.storage.inlineValueThresholdBytes,
     walSegmentBytes: config.wal.segmentBytes,
     vlogSegmentBytes: config.vlog.segmentBytes,
+    vlogGcThreshold: config.vlog.gcThreshold,
+    vlogGcIntervalMs: config.vlog.gcIntervalMs,
     groupCommitMaxLatencyMs: config.wal.groupCommitMaxLatencyMs,
     groupCommitBatchBytesMax: config.wal.groupCommitBytesMax,
     checkpointIntervalMs: config.checkpoint.intervalMs,

@@ -25,7 +25,14 @@ import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
 import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
-import { ValueLog, type ValueLogStats } from '../storage/vlog/value-log.js';
+import {
+  type SegmentRecord,
+  SegmentGoneError,
+  type StoredValue,
+  ValueLog,
+  type ValueLogSegmentStats,
+  type ValueLogStats,
+} from '../storage/vlog/value-log.js';
 import { WalWriter } from '../storage/wal/wal-writer.js';
 import { assert } from '../util/assert.js';
 import { utf8 } from '../util/bytes.js';
@@ -196,7 +203,9 @@ export class Database {
     if (entry === undefined) return undefined;
     if (entry.revision > this.groupCommit.durableLsn) await this.waitDurable(entry.revision);
     if (!isLive(entry, this.clock.nowMs())) return undefined;
-    return entry.pointer === undefined ? this.valueOf(entry) : this.valueLogValueOf(entry);
+    return entry.pointer === undefined
+      ? this.valueOf(entry)
+      : this.valueLogValueOf(entry, this.clock.nowMs());
   }
 
   /**
@@ -220,7 +229,9 @@ export class Database {
       const nowMs = this.clock.nowMs();
       for (const entry of batch) {
         if (!isLive(entry, nowMs)) continue;
-        const value = entry.pointer === undefined ? this.valueOf(entry) : await this.valueLogValueOf(entry);
+        const value =
+          entry.pointer === undefined ? this.valueOf(entry) : await this.valueLogValueOf(entry, nowMs);
+        if (value === undefined) continue;
         yield { key: decodeKey(entry.key), value };
         returned += 1;
         if (returned >= limit) return;
@@ -362,8 +373,10 @@ export class Database {
     const entries: LeafEntry[] = [];
     for (;;) {
       const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
-      for (const entry of batch)
-        entries.push(entry.pointer === undefined ? entry : await this.resolved(entry));
+      for (const entry of batch) {
+        const resolved = entry.pointer === undefined ? entry : await this.resolved(entry);
+        if (resolved !== undefined) entries.push(resolved);
+      }
       if (batch.length < SCAN_BATCH_ENTRIES) return entries;
     }
   }
@@ -426,6 +439,47 @@ export class Database {
     return this.track(this.admitted(() => this.logAndApply(mutations, durabilityChecked)));
   }
 
+  // --- primitives for value-log GC (src/txn/vlog-gc.ts), which holds the key locks ----------------
+
+  /** The key's entry exactly as the tree holds it (a value-log pointer unresolved). */
+  storedEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
+    return this.tree.get(key);
+  }
+
+  valueLogSegments(): ValueLogSegmentStats[] {
+    return this.valueLog.segmentStats();
+  }
+
+  /** Sealed segments whose dead share passed the GC threshold, most garbage first. */
+  garbageValueLogSegments(): number[] {
+    return this.valueLog.garbageSegments();
+  }
+
+  valueLogRecords(segment: number): AsyncGenerator<SegmentRecord> {
+    return this.valueLog.records(segment);
+  }
+
+  /**
+   * Marks an emptied segment for deletion: nothing logged from now on points into it, so it goes once
+   * both checkpoints are past the LSNs assigned so far. Returns that LSN.
+   */
+  retireValueLogSegment(segment: number): Lsn {
+    const afterLsn = lsn(this.groupCommit.nextLsn - 1n);
+    this.valueLog.retire(segment, afterLsn);
+    return afterLsn;
+  }
+
+  /** The lowest checkpoint LSN of both superblocks (a segment retired at or below it can go). */
+  get checkpointLsnMin(): Lsn {
+    return this.store.durableCheckpointLsnMin;
+  }
+
+  /** GC's trigger: called when a sealed segment's dead share passes `threshold`. */
+  watchValueLogGarbage(threshold: number, onGarbage: () => void): void {
+    this.valueLog.gcThreshold = threshold;
+    this.valueLog.onGarbage = onGarbage;
+  }
+
   get keySizeMaxBytes(): number {
     return this.manifest.keySizeMaxBytes;
   }
@@ -476,6 +530,7 @@ export class Database {
     this.checkpoints += 1;
     this.walBytesSinceCheckpoint = Math.max(0, this.walBytesSinceCheckpoint - bytesBefore);
     await this.wal.releaseSegmentsBelow(lsn(store.durableCheckpointLsnMin + 1n));
+    await this.valueLog.deleteRetired(store.durableCheckpointLsnMin);
   }
 
   /** Starts a checkpoint in the background unless one is running. */
@@ -602,14 +657,27 @@ export class Database {
     return decodeValue(entry.valueType, entry.inlineValue);
   }
 
-  private async valueLogValueOf(entry: LeafEntry): Promise<Value> {
-    return decodeValue(entry.valueType, (await this.resolved(entry)).inlineValue as Uint8Array);
+  /** A value-log value; undefined when the key changed to missing meanwhile (see `resolved`). */
+  private async valueLogValueOf(entry: LeafEntry, nowMs: number): Promise<Value | undefined> {
+    const resolved = await this.resolved(entry);
+    if (resolved === undefined || !isLive(resolved, nowMs)) return undefined;
+    return decodeValue(resolved.valueType, resolved.inlineValue as Uint8Array);
   }
 
-  /** The entry with a value-log value read in as if inline (the tree's entry is left as it is). */
-  private async resolved(entry: LeafEntry): Promise<LeafEntry> {
+  /**
+   * The entry with a value-log value read in as if inline (the tree's entry is left as it is). When GC
+   * deleted the segment meanwhile, the key was rewritten since this entry was read: read it again.
+   */
+  private async resolved(entry: LeafEntry): Promise<LeafEntry | undefined> {
     if (entry.pointer === undefined || entry.tombstone) return entry;
-    const stored = await this.valueLog.read(entry.pointer, entry.key, entry.revision);
+    let stored: StoredValue;
+    try {
+      stored = await this.valueLog.read(entry.pointer, entry.key, entry.revision);
+    } catch (error) {
+      if (!(error instanceof SegmentGoneError)) throw error;
+      const again = await this.tree.get(entry.key);
+      return again === undefined ? undefined : this.resolved(again);
+    }
     if (stored.valueType !== entry.valueType) {
       throw new CorruptionError(`the record holds a ${stored.valueType}, the leaf says ${entry.valueType}`, {
         file: this.valueLog.directory,

@@ -20,6 +20,7 @@ import type { Lsn } from '../util/ids.js';
 import { TxnExecution } from './executor.js';
 import type { OpResult, TxnRequest, Value } from './ops.js';
 import { type Plan, planTransaction } from './plan.js';
+import { type GcStats, ValueLogGc } from './vlog-gc.js';
 
 export interface TransactionResult {
   readonly lsn: Lsn;
@@ -41,14 +42,59 @@ export class Database extends EngineDatabase {
   private txnReadOnlyCommits = 0;
   private readonly aborts: Partial<Record<ErrorCode, number>> = {};
 
+  private readonly gc: ValueLogGc;
+  private gcTimer: NodeJS.Timeout | undefined;
+
   constructor(parts: DatabaseParts) {
     super(parts);
     this.lockTimeoutMs = this.options.lockTimeoutMs;
+    this.gc = new ValueLogGc({
+      garbageValueLogSegments: () => this.garbageValueLogSegments(),
+      valueLogRecords: (segment) => this.valueLogRecords(segment),
+      storedEntry: (key) => this.storedEntry(key),
+      lockKey: async (key) => {
+        const grant = await this.locks.acquire(
+          { keys: [{ key, mode: 'X' }] },
+          { timeoutMs: this.lockTimeoutMs },
+        );
+        return () => grant.release();
+      },
+      commitMutations: (mutations, durability) => this.commitMutations(mutations, durability),
+      retireValueLogSegment: (segment) => this.retireValueLogSegment(segment),
+      checkpointLsnMin: () => this.checkpointLsnMin,
+      checkpoint: () => this.checkpoint(),
+      nowMs: () => this.nowMs(),
+    });
+    this.watchValueLogGarbage(this.options.vlogGcThreshold, () => this.gc.trigger());
+    if (this.options.vlogGcIntervalMs > 0) {
+      this.gcTimer = setInterval(() => this.gc.trigger(), this.options.vlogGcIntervalMs);
+      this.gcTimer.unref();
+    }
+    this.gc.trigger(); // segments left over the threshold before a restart
   }
 
-  /** The engine's statistics plus transactions: commits, aborts and conflicts by reason, locks. */
-  override stats(): DatabaseStats & { readonly transactions: TransactionStats } {
-    return { ...super.stats(), transactions: this.transactionStats() };
+  /** The engine's statistics plus transactions (commits, aborts by reason, locks) and value-log GC. */
+  override stats(): DatabaseStats & {
+    readonly transactions: TransactionStats;
+    readonly valueLogGc: GcStats;
+  } {
+    return { ...super.stats(), transactions: this.transactionStats(), valueLogGc: this.gc.stats() };
+  }
+
+  /**
+   * Runs value-log GC now until no sealed segment's dead share is over the threshold (or joins the run
+   * in progress), including the checkpoints that let emptied segments be deleted.
+   */
+  collectValueLogGarbage(): Promise<void> {
+    this.checkOpen();
+    return this.gc.collect();
+  }
+
+  /** Stops GC (waiting for its current cycle), then closes the database. */
+  override async close(): Promise<void> {
+    if (this.gcTimer !== undefined) clearInterval(this.gcTimer);
+    await this.gc.stop();
+    await super.close();
   }
 
   /** Bounds every lock wait (LOCK_TIMEOUT, retryable, after this long). */

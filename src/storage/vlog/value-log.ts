@@ -64,6 +64,26 @@ export interface ValueLogSegmentStats {
   readonly segment: number;
   readonly totalBytes: number;
   readonly liveBytes: number;
+  /** No more appends go to it (every segment but the newest). */
+  readonly sealed: boolean;
+  /** GC moved its live values out; the file goes once both checkpoints are past `retiredAtLsn`. */
+  readonly retired: boolean;
+}
+
+/** One record of a segment, as GC reads it. */
+export interface SegmentRecord {
+  readonly pointer: ValueLogPointer;
+  readonly key: Uint8Array;
+  readonly valueType: ValueType;
+  readonly value: Uint8Array;
+}
+
+/**
+ * A read met a segment that GC deleted: the tree entry that pointed there was rewritten meanwhile, so
+ * the reader reads the entry again (it is not corruption).
+ */
+export class SegmentGoneError extends Error {
+  override name = 'SegmentGoneError';
 }
 
 export interface ValueLogStats {
@@ -74,6 +94,9 @@ export interface ValueLogStats {
   readonly liveRatio: number;
   readonly recordsAppended: number;
   readonly diskFullRetries: number;
+  /** Segments GC emptied, and deleted once no checkpoint needed them. */
+  readonly segmentsCollected: number;
+  readonly segmentsDeleted: number;
 }
 
 interface Segment {
@@ -105,6 +128,13 @@ export class ValueLog {
   private tornLast: { sequence: number; path: string; reason: string } | undefined;
   private recordsAppended = 0;
   private diskFullRetries = 0;
+  /** Emptied segments and the LSN after which nothing references them. */
+  private readonly retired = new Map<number, Lsn>();
+  private readonly deleted = new Set<number>();
+  private segmentsCollected = 0;
+  /** Called when a sealed segment's dead share passes `gcThreshold` (GC schedules a cycle). */
+  onGarbage: (() => void) | undefined;
+  gcThreshold = 1;
 
   private constructor(fs: FileSystem, directory: string, options: ValueLogOptions) {
     this.fs = fs;
@@ -187,6 +217,92 @@ export class ValueLog {
     assert(segment !== undefined, `pointer into unknown value-log segment ${pointer.segment}`);
     segment.liveBytes -= pointer.lengthBytes;
     assert(segment.liveBytes >= 0, `segment ${pointer.segment} went below zero live bytes`);
+    if (this.isGarbage(segment)) this.onGarbage?.();
+  }
+
+  private isGarbage(segment: Segment): boolean {
+    return (
+      segment.sequence !== this.active &&
+      !this.retired.has(segment.sequence) &&
+      segment.totalBytes > 0 &&
+      1 - segment.liveBytes / segment.totalBytes >= this.gcThreshold
+    );
+  }
+
+  /** Sealed segments whose dead share passed the threshold, most garbage first. */
+  garbageSegments(): number[] {
+    return [...this.segments.values()]
+      .filter((segment) => this.isGarbage(segment))
+      .sort((left, right) => left.liveBytes / left.totalBytes - right.liveBytes / right.totalBytes)
+      .map((segment) => segment.sequence);
+  }
+
+  /** Every record of a sealed segment, in file order (GC reads them to rewrite the live ones). */
+  async *records(sequence: number): AsyncGenerator<SegmentRecord> {
+    const segment = this.segments.get(sequence);
+    assert(segment !== undefined && sequence !== this.active, `segment ${sequence} is not a sealed segment`);
+    const handle = await this.handleOf(segment);
+    let offset = VLOG_SEGMENT_HEADER_BYTES;
+    while (offset < segment.endBytes) {
+      const lengthBytes = await handle.read(offset, 4);
+      if (lengthBytes.byteLength < 4) break;
+      const frameBytes = 8 + new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 4).getUint32(0, true);
+      const bytes = await handle.read(offset, Math.min(frameBytes, segment.endBytes - offset));
+      const read = readVlogRecordFrame(bytes, 0, { file: segment.path, offsetBytes: offset });
+      // An unreadable record can be no live one (open verified what the tree references): the rest of
+      // the segment is garbage left by a crash, and GC stops reading here.
+      if (!read.ok) break;
+      yield {
+        pointer: { segment: sequence, offsetBytes: offset, lengthBytes: read.frameBytes },
+        key: read.record.key,
+        valueType: read.record.valueType,
+        value: read.record.value,
+      };
+      offset += read.frameBytes;
+    }
+  }
+
+  /** GC moved every live value out of `sequence`; nothing written after `afterLsn` points into it. */
+  retire(sequence: number, afterLsn: Lsn): void {
+    const segment = this.segments.get(sequence);
+    assert(segment !== undefined && sequence !== this.active, `segment ${sequence} is not a sealed segment`);
+    if (segment.liveBytes !== 0) {
+      // A referenced record GC could not read (it stops at the first unreadable one): never delete it.
+      throw new CorruptionError(`GC left ${segment.liveBytes} live bytes it could not read`, {
+        file: segment.path,
+        what: 'value-log segment',
+      });
+    }
+    if (!this.retired.has(sequence)) this.segmentsCollected += 1;
+    this.retired.set(sequence, afterLsn);
+  }
+
+  /** The lowest LSN both checkpoints must reach before every retired segment can go (undefined: none). */
+  get retiredLsnMax(): Lsn | undefined {
+    let max: Lsn | undefined;
+    for (const at of this.retired.values()) if (max === undefined || at > max) max = at;
+    return max;
+  }
+
+  /**
+   * Deletes the retired segments both checkpoints are past: neither image, nor the WAL replayed after
+   * either, references them any more.
+   */
+  async deleteRetired(checkpointLsnMin: Lsn): Promise<void> {
+    let deletedAny = false;
+    for (const [sequence, afterLsn] of this.retired) {
+      if (afterLsn > checkpointLsnMin) continue;
+      const segment = this.segments.get(sequence);
+      this.retired.delete(sequence);
+      if (segment === undefined || segment.liveBytes !== 0) continue;
+      this.segments.delete(sequence);
+      this.deleted.add(sequence);
+      await segment.handle?.close().catch(() => undefined);
+      segment.handle = undefined;
+      await this.fs.unlink(segment.path);
+      deletedAny = true;
+    }
+    if (deletedAny) await this.fs.syncDirectory(this.directory);
   }
 
   /**
@@ -383,6 +499,7 @@ export class ValueLog {
     const segment = this.segments.get(pointer.segment);
     const file = join(this.directory, vlogSegmentFileName(pointer.segment));
     const where = { file, offsetBytes: pointer.offsetBytes, what: 'value-log record' };
+    if (segment === undefined && this.deleted.has(pointer.segment)) throw new SegmentGoneError(file);
     if (segment === undefined) throw new CorruptionError('the value-log segment does not exist', where);
     const bytes = await (await this.handleOf(segment)).read(pointer.offsetBytes, pointer.lengthBytes);
     if (bytes.byteLength < pointer.lengthBytes) {
@@ -425,6 +542,8 @@ export class ValueLog {
       segment: sequence,
       totalBytes,
       liveBytes,
+      sealed: sequence !== this.active,
+      retired: this.retired.has(sequence),
     }));
   }
 
@@ -442,6 +561,8 @@ export class ValueLog {
       liveRatio: totalBytes === 0 ? 1 : liveBytes / totalBytes,
       recordsAppended: this.recordsAppended,
       diskFullRetries: this.diskFullRetries,
+      segmentsCollected: this.segmentsCollected,
+      segmentsDeleted: this.deleted.size,
     };
   }
 
