@@ -54,6 +54,10 @@ export const CONFIG_KEYS = {
     gc_threshold: { kind: 'share', fallback: 0.5, min: 0.05, max: 1 },
     gc_interval_ms: integer(60_000, 0, 24 * 3600 * 1000),
   },
+  ttl: {
+    sweep_interval_ms: integer(1000, 0, 3600 * 1000),
+    sweep_batch_entries: integer(1024, 1, 1_000_000),
+  },
   checkpoint: {
     interval_ms: integer(60_000, 0, 24 * 3600 * 1000),
     wal_bytes: integer(256 * MiB, MiB, 64 * GiB),
@@ -82,6 +86,7 @@ export interface JubilantConfig {
     readonly gcThreshold: number;
     readonly gcIntervalMs: number;
   };
+  readonly ttl: { readonly sweepIntervalMs: number; readonly sweepBatchEntries: number };
   readonly checkpoint: {
     readonly intervalMs: number;
     readonly walBytes: number;

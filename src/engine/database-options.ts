@@ -40,6 +40,10 @@ export interface DatabaseOptions {
   readonly vlogGcThreshold?: number;
   /** GC also looks for such segments this often (0: only when a commit makes one). */
   readonly vlogGcIntervalMs?: number;
+  /** The TTL sweeper takes one bounded step this often (0: only when asked, `sweepExpired`). */
+  readonly ttlSweepIntervalMs?: number;
+  /** Entries one sweeper step looks at. */
+  readonly ttlSweepBatchEntries?: number;
   readonly groupCommitMaxLatencyMs?: number;
   readonly groupCommitBatchBytesMax?: number;
   /** Checkpoint at least this often (0: only by the other triggers). */
@@ -61,6 +65,8 @@ export interface ResolvedOptions {
   readonly vlogSegmentBytes: number;
   readonly vlogGcThreshold: number;
   readonly vlogGcIntervalMs: number;
+  readonly ttlSweepIntervalMs: number;
+  readonly ttlSweepBatchEntries: number;
   readonly groupCommitMaxLatencyMs: number;
   readonly groupCommitBatchBytesMax: number;
   readonly checkpointIntervalMs: number;
@@ -114,6 +120,8 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
     vlogSegmentBytes,
     vlogGcThreshold,
     vlogGcIntervalMs: positiveInteger('vlogGcIntervalMs', options.vlogGcIntervalMs, 60_000, 0),
+    ttlSweepIntervalMs: positiveInteger('ttlSweepIntervalMs', options.ttlSweepIntervalMs, 1000, 0),
+    ttlSweepBatchEntries: positiveInteger('ttlSweepBatchEntries', options.ttlSweepBatchEntries, 1024),
     groupCommitMaxLatencyMs: positiveInteger(
       'groupCommitMaxLatencyMs',
       options.groupCommitMaxLatencyMs,
@@ -145,6 +153,8 @@ export function databaseOptionsFromConfig(config: JubilantConfig): DatabaseOptio
     vlogSegmentBytes: config.vlog.segmentBytes,
     vlogGcThreshold: config.vlog.gcThreshold,
     vlogGcIntervalMs: config.vlog.gcIntervalMs,
+    ttlSweepIntervalMs: config.ttl.sweepIntervalMs,
+    ttlSweepBatchEntries: config.ttl.sweepBatchEntries,
     groupCommitMaxLatencyMs: config.wal.groupCommitMaxLatencyMs,
     groupCommitBatchBytesMax: config.wal.groupCommitBytesMax,
     checkpointIntervalMs: config.checkpoint.intervalMs,

@@ -35,7 +35,7 @@ import {
 } from '../storage/vlog/value-log.js';
 import { WalWriter } from '../storage/wal/wal-writer.js';
 import { assert } from '../util/assert.js';
-import { utf8 } from '../util/bytes.js';
+import { compareBytes, utf8 } from '../util/bytes.js';
 import { CorruptionError, JubilantError } from '../util/errors.js';
 import { type Lsn, lsn } from '../util/ids.js';
 import { AppliedWatermark } from './applied-watermark.js';
@@ -444,6 +444,32 @@ export class Database {
   /** The key's entry exactly as the tree holds it (a value-log pointer unresolved). */
   storedEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
     return this.tree.get(key);
+  }
+
+  /** Up to `limit` stored entries after `afterKey` (from the start when undefined), tombstones included. */
+  async storedEntriesAfter(afterKey: Uint8Array | undefined, limit: number): Promise<LeafEntry[]> {
+    const cursor = this.tree.cursor(afterKey === undefined ? {} : { start: afterKey });
+    const batch = await cursor.nextBatch(limit + 1);
+    const first = batch[0];
+    if (afterKey !== undefined && first !== undefined && compareBytes(first.key, afterKey) === 0)
+      batch.shift();
+    return batch.slice(0, limit);
+  }
+
+  /**
+   * Physically removes the key's tombstone if it is still the one written at `revision` (the caller
+   * holds the key's exclusive lock). Not logged: a missing key and a tombstone read the same, and
+   * replay of the WAL re-applies the tombstone's own record anyway.
+   */
+  async removeTombstone(key: Uint8Array, revision: Lsn): Promise<boolean> {
+    this.checkNotReadOnly();
+    return this.track(
+      this.admitted(async () => {
+        const entry = await this.tree.get(key);
+        if (entry === undefined || !entry.tombstone || entry.revision !== revision) return false;
+        return this.tree.remove(key, revision);
+      }),
+    );
   }
 
   valueLogSegments(): ValueLogSegmentStats[] {

@@ -20,6 +20,7 @@ import type { Lsn } from '../util/ids.js';
 import { TxnExecution } from './executor.js';
 import type { OpResult, TxnRequest, Value } from './ops.js';
 import { type Plan, planTransaction } from './plan.js';
+import { type SweeperStats, TtlSweeper } from './ttl-sweeper.js';
 import { type GcStats, ValueLogGc } from './vlog-gc.js';
 
 export interface TransactionResult {
@@ -44,6 +45,8 @@ export class Database extends EngineDatabase {
 
   private readonly gc: ValueLogGc;
   private gcTimer: NodeJS.Timeout | undefined;
+  private readonly sweeper: TtlSweeper;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(parts: DatabaseParts) {
     super(parts);
@@ -52,13 +55,7 @@ export class Database extends EngineDatabase {
       garbageValueLogSegments: () => this.garbageValueLogSegments(),
       valueLogRecords: (segment) => this.valueLogRecords(segment),
       storedEntry: (key) => this.storedEntry(key),
-      lockKey: async (key) => {
-        const grant = await this.locks.acquire(
-          { keys: [{ key, mode: 'X' }] },
-          { timeoutMs: this.lockTimeoutMs },
-        );
-        return () => grant.release();
-      },
+      lockKey: (key) => this.lockKey(key),
       commitMutations: (mutations, durability) => this.commitMutations(mutations, durability),
       retireValueLogSegment: (segment) => this.retireValueLogSegment(segment),
       checkpointLsnMin: () => this.checkpointLsnMin,
@@ -71,14 +68,47 @@ export class Database extends EngineDatabase {
       this.gcTimer.unref();
     }
     this.gc.trigger(); // segments left over the threshold before a restart
+    this.sweeper = new TtlSweeper(
+      {
+        storedEntriesAfter: (afterKey, limit) => this.storedEntriesAfter(afterKey, limit),
+        storedEntry: (key) => this.storedEntry(key),
+        lockKey: (key) => this.lockKey(key),
+        commitMutations: (mutations, durability) => this.commitMutations(mutations, durability),
+        removeTombstone: (key, revision) => this.removeTombstone(key, revision),
+        checkpointLsnMin: () => this.checkpointLsnMin,
+        nowMs: () => this.nowMs(),
+      },
+      this.options.ttlSweepBatchEntries,
+    );
+    if (this.options.ttlSweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => this.sweeper.backgroundTick(), this.options.ttlSweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  private async lockKey(key: Uint8Array): Promise<() => void> {
+    const grant = await this.locks.acquire({ keys: [{ key, mode: 'X' }] }, { timeoutMs: this.lockTimeoutMs });
+    return () => grant.release();
+  }
+
+  /** Runs the TTL sweeper over the whole tree now: expired keys become tombstones, old tombstones go. */
+  sweepExpired(): Promise<void> {
+    this.checkOpen();
+    return this.sweeper.sweepAll();
   }
 
   /** The engine's statistics plus transactions (commits, aborts by reason, locks) and value-log GC. */
   override stats(): DatabaseStats & {
     readonly transactions: TransactionStats;
     readonly valueLogGc: GcStats;
+    readonly ttlSweeper: SweeperStats;
   } {
-    return { ...super.stats(), transactions: this.transactionStats(), valueLogGc: this.gc.stats() };
+    return {
+      ...super.stats(),
+      transactions: this.transactionStats(),
+      valueLogGc: this.gc.stats(),
+      ttlSweeper: this.sweeper.stats(),
+    };
   }
 
   /**
@@ -93,7 +123,9 @@ export class Database extends EngineDatabase {
   /** Stops GC (waiting for its current cycle), then closes the database. */
   override async close(): Promise<void> {
     if (this.gcTimer !== undefined) clearInterval(this.gcTimer);
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     await this.gc.stop();
+    await this.sweeper.stop();
     await super.close();
   }
 
