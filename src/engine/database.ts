@@ -180,7 +180,7 @@ export class Database {
           retryDelayMs: resolved.diskFullRetryDelayMs,
         });
         closers.push(() => valueLog.close());
-        await valueLog.rebuild(await valueLogPointers(opened.tree, valueLog));
+        await valueLog.rebuild(await valueLogPointers(opened.tree, valueLog), lsn(wal.nextLsn - 1n));
         const clock = new CalibratedClock(wallClock, opened.store.superblock.nowFloorMs);
         return new this({ directory, fs, options: resolved, lock, cache, clock, wal, valueLog, ...opened });
       } catch (error) {

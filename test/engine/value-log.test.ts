@@ -173,6 +173,33 @@ describe('value log', () => {
     expect(await db.get('c')).toBe('still writable');
   });
 
+  it('the validator checks every value-log pointer of the image and reports a damaged or missing record', async () => {
+    const db = await openFresh();
+    await db.set('a', patterned(3000, 1));
+    await db.set('b', patterned(3000, 2));
+    await db.set('small', 'inline');
+    await db.close();
+    const fs = new NodeFileSystem();
+    const manifest = await readManifest(fs, db.directory);
+    const options = { pageSizeBytes: manifest.pageSizeBytes, databaseUuid: manifest.databaseUuid };
+    const clean = await validateImage(fs, db.directory, options);
+    expect(clean.errors).toEqual([]);
+    expect(clean.stats.valueLogPointers).toBe(2);
+    const path = segmentPath(db);
+    const bytes = await readFile(path);
+    const at = VLOG_SEGMENT_HEADER_BYTES + 2000;
+    bytes.writeUInt8((bytes.readUInt8(at) ^ 0x01) & 0xff, at);
+    await writeFile(path, bytes);
+    const damaged = await validateImage(fs, db.directory, options);
+    expect(damaged.ok).toBe(false);
+    expect(damaged.errors).toEqual([expect.stringContaining(`points at ${vlogSegmentFileName(1)}`)]);
+    await writeFile(path, Buffer.alloc(0));
+    await truncate(path, 0);
+    const emptied = await validateImage(fs, db.directory, options);
+    expect(emptied.errors.length).toBe(2);
+    expect(emptied.errors.every((error) => error.includes('past the end of the segment'))).toBe(true);
+  });
+
   it("a record holding another key's value is a CORRUPTION error, never that value", async () => {
     let db = await openFresh();
     await db.set('a', patterned(3000, 1));

@@ -11,7 +11,7 @@
  * missing data.pages) throw.
  */
 import { join } from 'node:path';
-import { type FileSystem, isIoError } from '../../io/file-system.js';
+import { type FileHandle, type FileSystem, isIoError } from '../../io/file-system.js';
 import { chooseSuperblock } from '../../meta/superblock-choice.js';
 import {
   readSuperblockSlot,
@@ -26,7 +26,8 @@ import { type Lsn, lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import { PageType } from '../pager/page-format.js';
 import { Pager } from '../pager/pager.js';
 import { decodeFreeListPage, type FreeListEntry } from './free-list-format.js';
-import type { BtreeNode, InternalNode, LeafNode } from './node.js';
+import { readVlogRecordFrame, vlogSegmentFileName } from '../vlog/vlog-segment-format.js';
+import type { BtreeNode, InternalNode, LeafNode, ValueLogPointer } from './node.js';
 import { decodeNode, nodeUsableBytes } from './node-format.js';
 import { DATA_PAGES_FILE } from './page-store.js';
 
@@ -38,6 +39,11 @@ export interface ValidateOptions {
   readonly databaseUuid: Uint8Array;
   /** The superblock whose image to validate; by default the one open would choose. */
   readonly slot?: SuperblockSlot;
+  /**
+   * Check every value-log pointer against its segment (default true). Off only for trees built
+   * without a value log (B+Tree tests with made-up pointers).
+   */
+  readonly checkValueLog?: boolean;
 }
 
 export interface ValidationStats {
@@ -53,6 +59,8 @@ export interface ValidationStats {
   /** Leaf entries, tombstones included. */
   entries: number;
   tombstones: number;
+  /** Leaf entries whose value is in the value log (each checked against its segment). */
+  valueLogPointers: number;
   /** usedBytes / nodeUsableBytes over non-root nodes; both 0 when the tree has no non-root node. */
   fillMin: number;
   fillMean: number;
@@ -99,6 +107,8 @@ interface ImageWalk {
   lastKey: Uint8Array | undefined;
   fillSum: number;
   fillCount: number;
+  /** Every value-log pointer of the image's leaves, checked against the segments after the walk. */
+  readonly pointers: Array<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn; page: PageId }>;
 }
 
 class Problems {
@@ -221,11 +231,53 @@ async function validateSuperblockImage(
     await walkTree(walk);
     await walkFreeList(walk);
     checkEveryPageAccounted(walk);
+    if (options.checkValueLog !== false) await checkValueLogPointers(fs, directory, walk);
     finishStats(walk);
     const errors = walk.problems.list();
     return { report: { ok: walk.problems.count === 0, errors, stats: walk.stats }, walk };
   } finally {
     await pager.close();
+  }
+}
+
+/**
+ * Every value-log pointer must lead to a record that verifies (frame CRC, FlatBuffers) and holds the
+ * same key and the revision that wrote it; a missing segment or record is reported, never skipped.
+ */
+async function checkValueLogPointers(fs: FileSystem, directory: string, walk: ImageWalk): Promise<void> {
+  walk.stats.valueLogPointers = walk.pointers.length;
+  const handles = new Map<number, FileHandle | 'missing'>();
+  try {
+    for (const { key, pointer, revision, page } of walk.pointers) {
+      const file = vlogSegmentFileName(pointer.segment);
+      const where = `page ${page}: key ${toHex(key)} points at ${file} @ ${pointer.offsetBytes}`;
+      let handle = handles.get(pointer.segment);
+      if (handle === undefined) {
+        handle = await fs.open(join(directory, file), { readOnly: true }).catch((error: unknown) => {
+          if (isIoError(error, 'ENOENT')) return 'missing' as const;
+          throw error;
+        });
+        handles.set(pointer.segment, handle);
+      }
+      if (handle === 'missing') {
+        walk.problems.add(`${where}, but the segment does not exist`);
+        continue;
+      }
+      const bytes = await handle.read(pointer.offsetBytes, pointer.lengthBytes);
+      const read = readVlogRecordFrame(bytes, 0, { file, offsetBytes: pointer.offsetBytes });
+      if (bytes.byteLength < pointer.lengthBytes) walk.problems.add(`${where}, past the end of the segment`);
+      else if (!read.ok) walk.problems.add(`${where}: ${read.reason}`);
+      else if (read.frameBytes !== pointer.lengthBytes)
+        walk.problems.add(`${where}: the record is ${read.frameBytes} bytes, not ${pointer.lengthBytes}`);
+      else if (compareBytes(read.record.key, key) !== 0)
+        walk.problems.add(`${where}: the record holds key ${toHex(read.record.key)}`);
+      else if (read.record.lsn !== revision)
+        walk.problems.add(
+          `${where}: the record was written at LSN ${read.record.lsn}, the leaf says ${revision}`,
+        );
+    }
+  } finally {
+    for (const handle of handles.values()) if (handle !== 'missing') await handle.close();
   }
 }
 
@@ -241,6 +293,7 @@ function emptyStats(superblock: Superblock | undefined): ValidationStats {
     freeEntries: 0,
     entries: 0,
     tombstones: 0,
+    valueLogPointers: 0,
     fillMin: 0,
     fillMean: 0,
   };
@@ -259,6 +312,7 @@ function newWalk(pager: Pager, superblock: Superblock, pageSizeBytes: number): I
     leafDepth: undefined,
     lastKey: undefined,
     fillSum: 0,
+    pointers: [],
     fillCount: 0,
   };
 }
@@ -409,7 +463,17 @@ function checkFill(walk: ImageWalk, visit: Visit, node: BtreeNode): void {
 function visitLeaf(walk: ImageWalk, visit: Visit, leaf: LeafNode): void {
   walk.stats.leafPages += 1;
   walk.stats.entries += leaf.entries.length;
-  for (const entry of leaf.entries) if (entry.tombstone) walk.stats.tombstones += 1;
+  for (const entry of leaf.entries) {
+    if (entry.tombstone) walk.stats.tombstones += 1;
+    if (entry.pointer !== undefined) {
+      walk.pointers.push({
+        key: entry.key,
+        pointer: entry.pointer,
+        revision: entry.revision,
+        page: visit.id,
+      });
+    }
+  }
   if (walk.leafDepth === undefined) walk.leafDepth = visit.depth;
   else if (walk.leafDepth !== visit.depth) {
     walk.problems.add(`page ${visit.id}: leaf at depth ${visit.depth}, others at depth ${walk.leafDepth}`);

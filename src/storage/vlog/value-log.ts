@@ -19,15 +19,18 @@
  * engine reports every pointer that becomes referenced or unreferenced; at open the counts are rebuilt
  * by walking the tree (`rebuild`).
  *
- * Repair on open (`repair`): the last segment is cut after the last record the tree references (bytes
- * after it belong to commits that never became durable, or are a torn write). Any referenced record
- * that is missing or does not verify is reported as corruption, never dropped.
+ * Repair on open (`rebuild`): the last segment is cut after its last record written by a commit the
+ * WAL holds (records are appended in LSN order, so what follows belongs to commits that never became
+ * durable, or is a torn write); records a checkpoint image or WAL record may still name are kept. A
+ * record the tree references that is missing or does not verify is reported as corruption, never
+ * dropped.
  */
 import { join } from 'node:path';
 import type { FileHandle, FileSystem } from '../../io/file-system.js';
 import { isIoError } from '../../io/file-system.js';
 import { assert } from '../../util/assert.js';
 import { bytesEqual, toHex } from '../../util/bytes.js';
+import { FRAME_LENGTH_BYTES, FRAME_OVERHEAD_BYTES } from '../../util/checksummed-frame.js';
 import { CorruptionError, JubilantError } from '../../util/errors.js';
 import type { Lsn } from '../../util/ids.js';
 import type { UnifiedCache } from '../cache/unified-cache.js';
@@ -244,9 +247,14 @@ export class ValueLog {
     const handle = await this.handleOf(segment);
     let offset = VLOG_SEGMENT_HEADER_BYTES;
     while (offset < segment.endBytes) {
-      const lengthBytes = await handle.read(offset, 4);
-      if (lengthBytes.byteLength < 4) break;
-      const frameBytes = 8 + new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 4).getUint32(0, true);
+      const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
+      if (lengthBytes.byteLength < FRAME_LENGTH_BYTES) break;
+      const payloadBytes = new DataView(
+        lengthBytes.buffer,
+        lengthBytes.byteOffset,
+        FRAME_LENGTH_BYTES,
+      ).getUint32(0, true);
+      const frameBytes = payloadBytes + FRAME_OVERHEAD_BYTES;
       const bytes = await handle.read(offset, Math.min(frameBytes, segment.endBytes - offset));
       const read = readVlogRecordFrame(bytes, 0, { file: segment.path, offsetBytes: offset });
       // An unreadable record can be no live one (open verified what the tree references): the rest of
@@ -307,11 +315,12 @@ export class ValueLog {
 
   /**
    * Rebuilds the live counts from every pointer the tree holds, then repairs the tail: the last
-   * segment is cut after the last referenced record, and a referenced record that is missing or does
-   * not verify is reported as corruption.
+   * segment is cut after its last record of a commit at or below `committedLsn` (the recovered end of
+   * the WAL), and a referenced record that is missing or does not verify is reported as corruption.
    */
   async rebuild(
     pointers: Iterable<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn }>,
+    committedLsn: Lsn,
   ): Promise<void> {
     for (const segment of this.segments.values()) segment.liveBytes = 0;
     let lastEnd = 0;
@@ -357,7 +366,7 @@ export class ValueLog {
     if (active === undefined) return;
     // The newest referenced record proves the bytes before it were flushed; check that it verifies.
     if (last !== undefined) await this.read(last.pointer, last.key, last.revision);
-    const cut = Math.max(lastEnd, VLOG_SEGMENT_HEADER_BYTES);
+    const cut = await this.committedEnd(active, Math.max(lastEnd, VLOG_SEGMENT_HEADER_BYTES), committedLsn);
     if (cut < active.endBytes) {
       const handle = await this.handleOf(active);
       await handle.truncate(cut);
@@ -365,6 +374,35 @@ export class ValueLog {
       active.endBytes = cut;
       active.totalBytes = cut - VLOG_SEGMENT_HEADER_BYTES;
     }
+  }
+
+  /**
+   * Where the committed records of the last segment end. From `from` (the end of the newest record the
+   * tree references, so everything before it was flushed) it reads on while records verify and were
+   * written by commits the WAL holds (LSN <= `committedLsn`): a checkpoint image or a WAL record may
+   * still point at those even when the tree no longer does. The first record that does not verify, or
+   * belongs to a commit that never became durable, starts the tail that is cut.
+   */
+  private async committedEnd(segment: Segment, from: number, committedLsn: Lsn): Promise<number> {
+    const handle = await this.handleOf(segment);
+    let offset = from;
+    while (offset < segment.endBytes) {
+      const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
+      if (lengthBytes.byteLength < FRAME_LENGTH_BYTES) break;
+      const payloadBytes = new DataView(
+        lengthBytes.buffer,
+        lengthBytes.byteOffset,
+        FRAME_LENGTH_BYTES,
+      ).getUint32(0, true);
+      const frameBytes = Math.min(payloadBytes + FRAME_OVERHEAD_BYTES, segment.endBytes - offset);
+      const read = readVlogRecordFrame(await handle.read(offset, frameBytes), 0, {
+        file: segment.path,
+        offsetBytes: offset,
+      });
+      if (!read.ok || read.record.lsn > committedLsn) break;
+      offset += read.frameBytes;
+    }
+    return offset;
   }
 
   // --- writing -----------------------------------------------------------------------------------
