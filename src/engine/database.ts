@@ -17,7 +17,7 @@ import type { FileSystem } from '../io/file-system.js';
 import { NodeFileSystem } from '../io/node-file-system.js';
 import { VALUE_SIZE_BYTES_MAX } from '../config/limits.js';
 import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
-import type { Btree } from '../storage/btree/btree.js';
+import { type Btree, NOT_RESIDENT } from '../storage/btree/btree.js';
 import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
 import { type LeafEntry, makeLeafEntry } from '../storage/btree/node.js';
 import { inlineLeafEntryBytes } from '../storage/btree/node-format.js';
@@ -83,6 +83,8 @@ export interface DatabaseStats {
 }
 
 const SCAN_BATCH_ENTRIES = 256;
+/** One settled promise for every read of a missing key. */
+const NO_VALUE: Promise<undefined> = Promise.resolve(undefined);
 
 export class Database {
   readonly directory: string;
@@ -196,9 +198,29 @@ export class Database {
   // --- reads -------------------------------------------------------------------------------------
 
   /** The key's value, or undefined when it is missing, deleted or expired. */
-  async get(key: string): Promise<Value | undefined> {
-    this.checkOpen();
-    const keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
+  get(key: string): Promise<Value | undefined> {
+    // The common case, an inline value on a path in memory and already durable, settles without an
+    // await: reads are most of a database's work, and each await is a trip through the microtask queue.
+    let keyBytes: Uint8Array;
+    try {
+      this.checkOpen();
+      keyBytes = encodeKey(key, this.manifest.keySizeMaxBytes);
+      const entry = this.tree.getResident(keyBytes);
+      if (entry === undefined) return NO_VALUE;
+      if (
+        entry !== NOT_RESIDENT &&
+        entry.pointer === undefined &&
+        entry.revision <= this.groupCommit.durableLsn
+      ) {
+        return Promise.resolve(isLive(entry, this.clock.nowMs()) ? this.valueOf(entry) : undefined);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.getSlow(keyBytes);
+  }
+
+  private async getSlow(keyBytes: Uint8Array): Promise<Value | undefined> {
     const entry = await this.tree.get(keyBytes);
     if (entry === undefined) return undefined;
     if (entry.revision > this.groupCommit.durableLsn) await this.waitDurable(entry.revision);

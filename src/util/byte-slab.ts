@@ -35,7 +35,7 @@ export function allocBytes(byteLength: number): Uint8Array {
 
 /** A copy of `bytes` that shares no memory with it. */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
-  const copy = allocBytes(bytes.byteLength);
+  const copy = allocBytes(bytes.length);
   copy.set(bytes);
   return copy;
 }

@@ -23,6 +23,9 @@ import { type PathStep, Rebalancer } from './rebalance.js';
 import { BtreeCursor } from './btree-cursor.js';
 
 /** Thrown inside a synchronous attempt when it needs a node that is not in memory. */
+/** What `getResident` returns when the path to the key is not all in memory. */
+export const NOT_RESIDENT: unique symbol = Symbol('not resident');
+
 export class NotResident {
   constructor(readonly pageId: PageId) {}
 }
@@ -80,8 +83,21 @@ export class Btree {
     return this.run(() => this.lookup(key));
   }
 
+  /**
+   * The synchronous fast path of `get`: the entry (or undefined) when the whole path is in memory, or
+   * NOT_RESIDENT when a node must be loaded first (then call `get`).
+   */
+  getResident(key: Uint8Array): LeafEntry | undefined | typeof NOT_RESIDENT {
+    try {
+      return this.lookup(key);
+    } catch (error) {
+      if (error instanceof NotResident) return NOT_RESIDENT;
+      throw error;
+    }
+  }
+
   private lookup(key: Uint8Array): LeafEntry | undefined {
-    const leaf = this.descend(key).leaf;
+    const leaf = this.leafFor(key);
     if (leaf === undefined) return undefined;
     const entry = leaf.entries[leafLowerBound(leaf, key)];
     return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
@@ -136,6 +152,14 @@ export class Btree {
   /** A cursor over `[start, end)` in key order (or reverse order); it yields tombstones too. */
   cursor(options: CursorOptions = {}): BtreeCursor {
     return new BtreeCursor(this, options);
+  }
+
+  /** The leaf that would hold `key`, without recording the path (the read path allocates nothing). */
+  private leafFor(key: Uint8Array): LeafNode | undefined {
+    if (this.store.rootId === PAGE_ID_NONE) return undefined;
+    let node = this.node(this.store.rootId);
+    while (node.kind === 'internal') node = this.node(node.children[childIndexFor(node, key)] as PageId);
+    return node;
   }
 
   /** The path from the root to the leaf that would hold `key`. */

@@ -4,10 +4,13 @@
  * bytes), which for a tree larger than the CPU caches is one cache miss after another.
  *
  * The node's keys all share the prefix of its first and last key (they are sorted). A key's head is the
- * next four bytes after that prefix as a big-endian u32, zero-padded when the key is shorter. For two
+ * next four bytes after that prefix as a big-endian u32, zero-padded when the key is shorter (stored
+ * with the top bit flipped as an int32, which keeps the order and keeps V8 in small-integer math). For two
  * keys with the prefix, head(a) < head(b) implies a < b bytewise (at the first differing byte of the
  * four, a's byte is lower, or a ended there), so heads order the keys except within a run of equal
  * heads, where the search falls back to full comparisons.
+ *
+ * Lengths are read as `.length` (see compareBytes for why not `.byteLength`).
  *
  * Invariant: heads are built only for clean nodes, which never change (a change copies the node under
  * a new page id, see PageStore.writable, and the copy drops the heads). With JUBILANT_VERIFY=1 every
@@ -18,9 +21,9 @@ const HEAD_BYTES = 4;
 export class KeyHeads {
   /** Bytes every key of the node starts with. */
   private readonly prefix: Uint8Array;
-  private readonly heads: Uint32Array;
+  private readonly heads: Int32Array;
 
-  private constructor(prefix: Uint8Array, heads: Uint32Array) {
+  private constructor(prefix: Uint8Array, heads: Int32Array) {
     this.prefix = prefix;
     this.heads = heads;
   }
@@ -31,9 +34,9 @@ export class KeyHeads {
     const first = keyAt(0);
     const last = keyAt(count - 1);
     let prefixBytes = 0;
-    const shared = Math.min(first.byteLength, last.byteLength);
+    const shared = Math.min(first.length, last.length);
     while (prefixBytes < shared && first[prefixBytes] === last[prefixBytes]) prefixBytes += 1;
-    const heads = new Uint32Array(count);
+    const heads = new Int32Array(count);
     for (let index = 0; index < count; index++) heads[index] = headOf(keyAt(index), prefixBytes);
     return new KeyHeads(first.slice(0, prefixBytes), heads);
   }
@@ -41,19 +44,21 @@ export class KeyHeads {
   /**
    * The run of indexes whose heads equal `key`'s: every index below `low` holds a smaller key and every
    * index from `high` on a larger one, so only `[low, high)` needs full comparisons. A key outside the
-   * prefix gives an empty run at 0 (below every key) or at the end (above every key).
+   * prefix gives an empty run at 0 (below every key) or at the end (above every key). Returned packed
+   * as `low * RUN_SHIFT + high` (see `runLow`, `runHigh`): this runs once per node per lookup, and a
+   * number allocates nothing.
    */
-  candidates(key: Uint8Array): { low: number; high: number } {
+  candidates(key: Uint8Array): number {
     const { prefix, heads } = this;
     const count = heads.length;
-    for (let index = 0; index < prefix.byteLength; index++) {
+    for (let index = 0; index < prefix.length; index++) {
       // A key that ends inside the prefix is a proper prefix of every key, so below them all.
-      if (index >= key.byteLength) return { low: 0, high: 0 };
+      if (index >= key.length) return 0;
       const difference = (key[index] as number) - (prefix[index] as number);
-      if (difference < 0) return { low: 0, high: 0 };
-      if (difference > 0) return { low: count, high: count };
+      if (difference < 0) return 0;
+      if (difference > 0) return count * RUN_SHIFT + count;
     }
-    const head = headOf(key, prefix.byteLength);
+    const head = headOf(key, prefix.length);
     let low = 0;
     let high = count;
     while (low < high) {
@@ -68,14 +73,28 @@ export class KeyHeads {
       if ((heads[middle] as number) <= head) low = middle + 1;
       else high = middle;
     }
-    return { low: runStart, high: low };
+    return runStart * RUN_SHIFT + low;
   }
 }
 
+/** Node entry counts are u16, so a run's bounds pack into one number. */
+const RUN_SHIFT = 0x10000;
+
+export function runLow(run: number): number {
+  return Math.floor(run / RUN_SHIFT);
+}
+
+export function runHigh(run: number): number {
+  return run % RUN_SHIFT;
+}
+
+/** The key's head as an int32: big-endian u32 of the 4 bytes after the prefix, top bit flipped. */
 function headOf(key: Uint8Array, prefixBytes: number): number {
   let head = 0;
   for (let index = prefixBytes; index < prefixBytes + HEAD_BYTES; index++) {
-    head = head * 256 + (index < key.byteLength ? (key[index] as number) : 0);
+    head = (head << 8) | (index < key.length ? (key[index] as number) : 0);
   }
-  return head;
+  return head ^ SIGN_BIT;
 }
+
+const SIGN_BIT = -0x80000000;

@@ -111,7 +111,7 @@ export function nodeEntryBytesMax(pageSizeBytes: number): number {
 
 /** Slot + cell bytes of a leaf entry. */
 export function leafEntryBytes(entry: LeafEntry): number {
-  return SLOT_BYTES + LEAF_CELL_OVERHEAD_BYTES + valuePartBytes(entry) + entry.key.byteLength;
+  return SLOT_BYTES + LEAF_CELL_OVERHEAD_BYTES + valuePartBytes(entry) + entry.key.length;
 }
 
 /** Slot + cell bytes of a leaf entry holding `valueBytes` inline under a `keyBytes`-byte key. */
@@ -121,7 +121,7 @@ export function inlineLeafEntryBytes(keyBytes: number, valueBytes: number): numb
 
 /** Slot + cell bytes of an internal separator key (with the child to its right). */
 export function internalEntryBytes(key: Uint8Array): number {
-  return SLOT_BYTES + INTERNAL_CELL_OVERHEAD_BYTES + key.byteLength;
+  return SLOT_BYTES + INTERNAL_CELL_OVERHEAD_BYTES + key.length;
 }
 
 export function leafNodeUsedBytes(entries: readonly LeafEntry[]): number {
@@ -144,7 +144,7 @@ function valuePartBytes(entry: LeafEntry): number {
   }
   assert((entry.inlineValue === undefined) !== (entry.pointer === undefined), 'exactly one value location');
   if (entry.pointer !== undefined) return VALUE_LOG_POINTER_BYTES;
-  return INLINE_VALUE_HEADER_BYTES + (entry.inlineValue?.byteLength ?? 0);
+  return INLINE_VALUE_HEADER_BYTES + (entry.inlineValue?.length ?? 0);
 }
 
 assert(
@@ -348,9 +348,12 @@ export function decodeNode(page: Uint8Array, context: NodeDecodeContext): BtreeN
     });
   }
   const header = readPageHeader(page);
+  // Keys and values are views into the page. As plain Uint8Arrays (not Buffers, which a file read
+  // returns) they share one hidden class with every other key, so the search loops stay monomorphic.
+  const plain = new Uint8Array(page.buffer, page.byteOffset, page.byteLength);
   const reading: NodeReading = {
-    page,
-    view: viewOf(page),
+    page: plain,
+    view: viewOf(plain),
     pageSizeBytes: context.pageSizeBytes,
     pageId: header.pageId,
     where: {

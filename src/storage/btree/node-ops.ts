@@ -7,7 +7,7 @@ import { assert, verify, verifyEnabled } from '../../util/assert.js';
 import { compareBytes } from '../../util/bytes.js';
 import type { PageId } from '../../util/ids.js';
 import type { InternalNode, LeafEntry, LeafNode } from './node.js';
-import { KeyHeads } from './key-heads.js';
+import { KeyHeads, runHigh, runLow } from './key-heads.js';
 import { internalEntryBytes, leafEntryBytes } from './node-format.js';
 
 /** Index of the first entry whose key is >= `key` (entries.length when none is). */
@@ -48,7 +48,11 @@ export function childIndexFor(node: InternalNode, key: Uint8Array): number {
   const heads = internalHeads(node);
   let low = 0;
   let high = node.keys.length;
-  if (heads !== undefined) ({ low, high } = heads.candidates(key));
+  if (heads !== undefined) {
+    const run = heads.candidates(key);
+    low = runLow(run);
+    high = runHigh(run);
+  }
   // The run [low, high) has the heads equal to key's: below it every key is smaller, from high on larger.
   while (low < high) {
     const middle = (low + high) >>> 1;
@@ -77,7 +81,9 @@ export function leafLowerBound(leaf: LeafNode, key: Uint8Array): number {
   const { entries } = leaf;
   const heads = leafHeads(leaf);
   if (heads === undefined) return lowerBound(entries, key);
-  let { low, high } = heads.candidates(key);
+  const run = heads.candidates(key);
+  let low = runLow(run);
+  let high = runHigh(run);
   while (low < high) {
     const middle = (low + high) >>> 1;
     if (compareBytes((entries[middle] as LeafEntry).key, key) < 0) low = middle + 1;

@@ -12,6 +12,10 @@ import { childIndexFor, leafLowerBound } from '../../../src/storage/btree/node-o
 /** Bytes from a tiny alphabet with zeros, so keys share prefixes and tie on heads often. */
 const keyArb = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 10 }).map((bytes) => bytes.map((byte) => byte % 3)),
+  // Bytes at both ends of the range, so heads cross the int32 sign bit.
+  fc
+    .uint8Array({ minLength: 1, maxLength: 8 })
+    .map((bytes) => bytes.map((byte) => [0, 1, 0x7f, 0x80, 0xfe, 0xff][byte % 6] as number)),
   fc
     .tuple(fc.constantFrom('user:', 'user:0000', ''), fc.uint8Array({ minLength: 0, maxLength: 6 }))
     .map(([prefix, tail]) => new Uint8Array([...Buffer.from(prefix), ...tail.map((byte) => byte % 4)]))
