@@ -275,7 +275,7 @@ export class Database {
       inlineValue: encoded.bytes,
       expiresAtMs: this.expiryOf(options),
     };
-    this.checkValueFits(keyBytes, encoded.bytes.byteLength);
+    this.checkValueFits(keyBytes, encoded.bytes.length);
     await this.track(this.commit([mutation], this.durabilityOf(options.durability)));
   }
 
@@ -331,7 +331,7 @@ export class Database {
         });
       };
       const submitted = this.groupCommit.submit(record, durability);
-      this.walBytesSinceCheckpoint += mutations.reduce((sum, m) => sum + m.key.byteLength + 64, 0);
+      this.walBytesSinceCheckpoint += mutations.reduce((sum, m) => sum + m.key.length + 64, 0);
       if (durability === 'fsync') {
         try {
           await submitted.durable;
@@ -425,7 +425,7 @@ export class Database {
     return (
       mutation.kind !== 'upsert' ||
       mutation.inlineValue === undefined ||
-      this.isInline(mutation.key.byteLength, mutation.inlineValue.byteLength)
+      this.isInline(mutation.key.length, mutation.inlineValue.length)
     );
   }
 

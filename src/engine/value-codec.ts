@@ -25,14 +25,14 @@ export function encodeKey(key: unknown, keySizeMaxBytes: number, opIndex?: numbe
     throw new JubilantError('INVALID_UTF8', 'a key must be well-formed UTF-16 (no lone surrogates)', options);
   }
   const bytes = Buffer.from(key, 'utf8');
-  if (bytes.byteLength > keySizeMaxBytes) {
+  if (bytes.length > keySizeMaxBytes) {
     throw new JubilantError(
       'KEY_TOO_LARGE',
-      `a key of ${bytes.byteLength} bytes is longer than the ${keySizeMaxBytes}-byte maximum`,
+      `a key of ${bytes.length} bytes is longer than the ${keySizeMaxBytes}-byte maximum`,
       options,
     );
   }
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 export function decodeKey(bytes: Uint8Array): string {
@@ -58,14 +58,14 @@ export function encodeValue(value: unknown, opIndex?: number): EncodedValue {
       );
     }
     const bytes = Buffer.from(value, 'utf8');
-    return { valueType: 'string', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    return { valueType: 'string', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
   }
   if (typeof value === 'bigint') {
     if (value < INT64_MIN || value > INT64_MAX) {
       throw new JubilantError('INT_OVERFLOW', `${value} is outside the int64 range`, options);
     }
     const bytes = allocBytes(INT64_VALUE_BYTES);
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigInt64(0, value, true);
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigInt64(0, value, true);
     return { valueType: 'int64', bytes };
   }
   throw new JubilantError('INVALID_ARGUMENT', 'a value must be a Uint8Array, a string or a bigint', options);
@@ -79,7 +79,7 @@ export function decodeValue(valueType: ValueType, bytes: Uint8Array): Value {
     case 'string':
       return utf8Decoder.decode(bytes);
     case 'int64':
-      return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigInt64(0, true);
+      return new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getBigInt64(0, true);
   }
 }
 

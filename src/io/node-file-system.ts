@@ -198,16 +198,16 @@ class NodeFileHandle implements FileHandle {
     bytes: Uint8Array;
   }): Promise<void> {
     const { kind, offsetBytes, bytes } = request;
-    if (bytes.byteLength === 0) return; // pwrite of nothing never extends a file
-    const endBytes = offsetBytes + bytes.byteLength;
+    if (bytes.length === 0) return; // pwrite of nothing never extends a file
+    const endBytes = offsetBytes + bytes.length;
     this.cachedSizeBytes = Math.max(this.cachedSizeBytes, endBytes);
     try {
       let doneBytes = 0;
-      while (doneBytes < bytes.byteLength) {
+      while (doneBytes < bytes.length) {
         const { bytesWritten } = await this.handle.write(
           bytes,
           doneBytes,
-          bytes.byteLength - doneBytes,
+          bytes.length - doneBytes,
           offsetBytes + doneBytes,
         );
         assert(bytesWritten > 0, 'pwrite made no progress without an error');

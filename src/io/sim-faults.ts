@@ -127,10 +127,10 @@ export class FaultPlan {
     bytes: Uint8Array,
     rng: SeededRandom,
   ): { offsetBytes: number; bitIndex: number } | undefined {
-    if (bytes.byteLength === 0) return undefined;
+    if (bytes.length === 0) return undefined;
     for (const rule of this.flips) {
       if (!pathMatches(rule.path, [path]) || !rng.chance(rule.probability)) continue;
-      const offsetBytes = rng.int(bytes.byteLength);
+      const offsetBytes = rng.int(bytes.length);
       const bitIndex = rng.int(8);
       bytes[offsetBytes] = (bytes[offsetBytes] ?? 0) ^ (1 << bitIndex);
       return { offsetBytes, bitIndex };

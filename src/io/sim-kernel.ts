@@ -189,7 +189,7 @@ export class SimKernel {
       kind: 'write',
       path: file.path,
       offsetBytes,
-      lengthBytes: bytes.byteLength,
+      lengthBytes: bytes.length,
     });
     this.landWrite({ file, context, kind: 'write', offsetBytes, bytes });
   }
@@ -200,7 +200,7 @@ export class SimKernel {
       kind: 'append',
       path: file.path,
       offsetBytes,
-      lengthBytes: bytes.byteLength,
+      lengthBytes: bytes.length,
     });
     this.landWrite({ file, context, kind: 'append', offsetBytes, bytes });
     return offsetBytes;
@@ -313,7 +313,7 @@ export class SimKernel {
     if (offsetBytes < inode.durable.sizeBytes) inode.durable.flipBit(offsetBytes, bitIndex);
     for (const op of inode.pending) {
       const at = offsetBytes - (op.kind === 'write' ? op.offsetBytes : 0);
-      if (op.kind === 'write' && at >= 0 && at < op.bytes.byteLength) {
+      if (op.kind === 'write' && at >= 0 && at < op.bytes.length) {
         op.bytes[at] = (op.bytes[at] ?? 0) ^ (1 << bitIndex);
       }
     }
@@ -378,7 +378,7 @@ export class SimKernel {
     this.checkWritable(file, kind);
     const atBytes = offsetBytes + context.misdirectDeltaBytes;
     assert(atBytes >= 0, `a misdirected write would start before the file: ${atBytes}`);
-    this.checkSpace({ file, kind, endBytes: atBytes + bytes.byteLength });
+    this.checkSpace({ file, kind, endBytes: atBytes + bytes.length });
     this.notifyObservers({ path: file.path, offsetBytes, bytes });
     if (atBytes !== offsetBytes)
       this.note(context, `write ${file.path} at ${offsetBytes} misdirected to ${atBytes}`);
@@ -395,7 +395,7 @@ export class SimKernel {
     const { file, context, offsetBytes, bytes } = request;
     this.notifyObservers({ path: file.path, offsetBytes, bytes });
     const landed: string[] = [];
-    for (const [start, end] of splitAligned(offsetBytes, bytes.byteLength, SIM_SECTOR_BYTES)) {
+    for (const [start, end] of splitAligned(offsetBytes, bytes.length, SIM_SECTOR_BYTES)) {
       if (!this.rng.chance(0.5)) continue;
       file.inode.applyWrite(start, bytes.subarray(start - offsetBytes, end - offsetBytes));
       landed.push(`[${start}, ${end})`);

@@ -21,7 +21,7 @@ export class ByteImage {
 
   constructor(initial: Uint8Array = new Uint8Array(0)) {
     this.data = new Uint8Array(initial);
-    this.length = initial.byteLength;
+    this.length = initial.length;
   }
 
   get sizeBytes(): number {
@@ -36,8 +36,8 @@ export class ByteImage {
   }
 
   write(offsetBytes: number, bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) return;
-    const end = offsetBytes + bytes.byteLength;
+    if (bytes.length === 0) return;
+    const end = offsetBytes + bytes.length;
     this.reserve(end);
     this.data.set(bytes, offsetBytes);
     this.length = Math.max(this.length, end);
@@ -72,9 +72,9 @@ export class ByteImage {
   }
 
   private reserve(capacityBytes: number): void {
-    if (capacityBytes <= this.data.byteLength) return;
+    if (capacityBytes <= this.data.length) return;
     // Doubling keeps a long run of appends linear overall.
-    const grown = new Uint8Array(Math.max(capacityBytes, this.data.byteLength * 2, 4096));
+    const grown = new Uint8Array(Math.max(capacityBytes, this.data.length * 2, 4096));
     grown.set(this.data.subarray(0, this.length));
     this.data = grown;
   }
@@ -100,7 +100,7 @@ export class SimInode {
   }
 
   applyWrite(offsetBytes: number, bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) return;
+    if (bytes.length === 0) return;
     this.current.write(offsetBytes, bytes);
     this.pending.push({ kind: 'write', offsetBytes, bytes: bytes.slice() });
   }
@@ -158,7 +158,7 @@ function drawUnits(pending: readonly PendingOp[], rng: SeededRandom): Unit[] {
       units.push({ kind: 'truncate', opIndex, sizeBytes: op.sizeBytes, applied: rng.chance(0.5) });
       return;
     }
-    for (const [start, end] of splitAligned(op.offsetBytes, op.bytes.byteLength, SIM_BLOCK_BYTES)) {
+    for (const [start, end] of splitAligned(op.offsetBytes, op.bytes.length, SIM_BLOCK_BYTES)) {
       const bytes = op.bytes.subarray(start - op.offsetBytes, end - op.offsetBytes);
       const fate = rng.pick(BLOCK_FATES);
       const sectorCount = splitAligned(start, end - start, SIM_SECTOR_BYTES).length;
@@ -179,7 +179,7 @@ function applyUnit(image: ByteImage, unit: Unit): void {
     image.write(unit.offsetBytes, unit.bytes);
     return;
   }
-  splitAligned(unit.offsetBytes, unit.bytes.byteLength, SIM_SECTOR_BYTES).forEach(([start, end], index) => {
+  splitAligned(unit.offsetBytes, unit.bytes.length, SIM_SECTOR_BYTES).forEach(([start, end], index) => {
     if (unit.sectors[index] === true) {
       image.write(start, unit.bytes.subarray(start - unit.offsetBytes, end - unit.offsetBytes));
     }
@@ -190,7 +190,7 @@ function describeUnit(unit: Unit): string {
   if (unit.kind === 'truncate') {
     return `op ${unit.opIndex} truncate to ${unit.sizeBytes}: ${unit.applied ? 'applied' : 'skipped'}`;
   }
-  const range = `[${unit.offsetBytes}, ${unit.offsetBytes + unit.bytes.byteLength})`;
+  const range = `[${unit.offsetBytes}, ${unit.offsetBytes + unit.bytes.length})`;
   if (unit.fate !== 'torn') return `op ${unit.opIndex} write ${range}: ${unit.fate}`;
   const sectors = unit.sectors.map((landed) => (landed ? 'N' : 'o')).join('');
   return `op ${unit.opIndex} write ${range}: torn, sectors (N new, o old) ${sectors}`;

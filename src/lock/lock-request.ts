@@ -57,10 +57,10 @@ const APPLY_BYTES_MAX = 4096;
 
 /** The binary string of `bytes`: one char per byte, so string order is bytewise order. */
 export function binaryKey(bytes: Uint8Array): string {
-  if (bytes.byteLength <= APPLY_BYTES_MAX) {
+  if (bytes.length <= APPLY_BYTES_MAX) {
     return String.fromCharCode.apply(null, bytes as unknown as number[]);
   }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
 }
 
 /** The smallest key after `key` in bytewise order; the exclusive end of the key's interval. */

@@ -68,7 +68,7 @@ export interface NewManifestOptions {
 export function newManifest(options: NewManifestOptions): Manifest {
   assert(isValidPageSize(options.pageSizeBytes), `invalid page size ${options.pageSizeBytes}`);
   const databaseUuid = options.databaseUuid ?? fromHex(randomUUID().replaceAll('-', ''));
-  assert(databaseUuid.byteLength === DATABASE_UUID_BYTES);
+  assert(databaseUuid.length === DATABASE_UUID_BYTES);
   return {
     formatMajor: FORMAT_MAJOR,
     formatMinor: FORMAT_MINOR,
@@ -170,13 +170,13 @@ function checkManifestFields(manifest: Manifest, file: string): void {
   };
   if (manifest.formatMajor < 1 || manifest.formatMajor > FORMAT_MAJOR)
     fail(`format major ${manifest.formatMajor} is invalid`);
-  if (manifest.databaseUuid.byteLength !== DATABASE_UUID_BYTES) fail('database UUID is not 16 bytes');
+  if (manifest.databaseUuid.length !== DATABASE_UUID_BYTES) fail('database UUID is not 16 bytes');
   if (!isValidPageSize(manifest.pageSizeBytes)) fail(`page size ${manifest.pageSizeBytes} is invalid`);
   if (manifest.keySizeMaxBytes === 0 || manifest.keySizeMaxBytes >= manifest.pageSizeBytes) {
     fail(`maximum key size ${manifest.keySizeMaxBytes} is invalid for page size ${manifest.pageSizeBytes}`);
   }
   if (manifest.valueSizeMaxBytes === 0) fail('maximum value size is zero');
-  if (manifest.schemaHashes.some((entry) => entry.sha256.byteLength !== SHA256_BYTES)) {
+  if (manifest.schemaHashes.some((entry) => entry.sha256.length !== SHA256_BYTES)) {
     fail('a schema hash is not 32 bytes');
   }
 }

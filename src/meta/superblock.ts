@@ -91,7 +91,7 @@ export function decodeSuperblock(payload: Uint8Array, file: string): Superblock 
 /** The whole 4 KiB file image of a superblock. */
 export function encodeSuperblockFile(superblock: Superblock): Uint8Array {
   const payload = encodeSuperblock(superblock);
-  assert(frameSizeBytes(payload.byteLength) <= SUPERBLOCK_FILE_BYTES, 'superblock frame exceeds its block');
+  assert(frameSizeBytes(payload.length) <= SUPERBLOCK_FILE_BYTES, 'superblock frame exceeds its block');
   const block = new Uint8Array(SUPERBLOCK_FILE_BYTES);
   writeFrame(block, 0, payload);
   return block;

@@ -77,7 +77,7 @@ export class TxnExecution {
       case 'GET':
         return this.valueOf(await this.read(op.key));
       case 'SET': {
-        this.storage.checkValueFits(op.key, op.value.bytes.byteLength, opIndex);
+        this.storage.checkValueFits(op.key, op.value.bytes.length, opIndex);
         const expiresAtMs =
           op.ttl === undefined
             ? 0

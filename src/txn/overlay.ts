@@ -24,7 +24,7 @@ export class Overlay {
   private readonly writes = new Map<string, { key: Uint8Array; state: KeyState }>();
 
   private static nameOf(key: Uint8Array): string {
-    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+    return Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
   }
 
   get(key: Uint8Array): KeyState | undefined {

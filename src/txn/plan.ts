@@ -86,7 +86,7 @@ export function planTransaction(request: TxnRequest, limits: PlanLimits): Plan {
   });
   const ops = request.ops.map((op, opIndex) => planOp(op, opIndex, keys));
   ops.forEach((op, opIndex) => {
-    if (op.op === 'SET') limits.checkValueFits?.(op.key, op.value.bytes.byteLength, opIndex);
+    if (op.op === 'SET') limits.checkValueFits?.(op.key, op.value.bytes.length, opIndex);
   });
   return { ops, locks: lockSetOf(keys), readOnly: ops.every((op) => !isWrite(op)) };
 }
@@ -118,7 +118,7 @@ function boundBytes(bound: unknown, where: string): Uint8Array {
   if (typeof bound !== 'string') fail('INVALID_ARGUMENT', `${where}: a range bound must be a string`);
   if (!bound.isWellFormed()) fail('INVALID_UTF8', `${where}: a range bound has a lone surrogate`);
   const bytes = Buffer.from(bound, 'utf8');
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 function pointOf(keys: Map<number, PlannedKey>, op: TxnOp, opIndex: number, write: boolean): Uint8Array {
@@ -166,7 +166,7 @@ function planOp(op: TxnOp, opIndex: number, keys: Map<number, PlannedKey>): Plan
       };
     case 'ASSERT_BYTES_HASH_EQ':
     case 'ASSERT_STRING_HASH_EQ':
-      if (!(op.sha256 instanceof Uint8Array) || op.sha256.byteLength !== SHA256_BYTES) {
+      if (!(op.sha256 instanceof Uint8Array) || op.sha256.length !== SHA256_BYTES) {
         fail('INVALID_ARGUMENT', `op ${opIndex}: sha256 must be ${SHA256_BYTES} bytes`, opIndex);
       }
       return { op: op.op, key: pointOf(keys, op, opIndex, false), sha256: op.sha256.slice() };

@@ -176,7 +176,7 @@ export class Database extends EngineDatabase {
     this.checkOpen();
     const keyBytes = encodeKey(key, this.keySizeMaxBytes);
     const encoded = encodeValue(value);
-    this.checkValueFits(keyBytes, encoded.bytes.byteLength);
+    this.checkValueFits(keyBytes, encoded.bytes.length);
     const mutation: WalMutation = {
       kind: 'upsert',
       key: keyBytes,

@@ -29,7 +29,7 @@ export function bytesEqual(left: Uint8Array, right: Uint8Array): boolean {
 
 /** A Buffer view over the same memory (no copy), for node APIs that want a Buffer. */
 export function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 export function toHex(bytes: Uint8Array): string {

@@ -29,18 +29,18 @@ export function frameSizeBytes(payloadBytes: number): number {
 
 /** Writes the frame for `payload` into `target` at `offsetBytes`; returns the offset after it. */
 export function writeFrame(target: Uint8Array, offsetBytes: number, payload: Uint8Array): number {
-  assert(payload.byteLength > 0 && payload.byteLength <= 0xffff_ffff, 'frame payload length out of range');
-  assert(offsetBytes + frameSizeBytes(payload.byteLength) <= target.byteLength, 'frame does not fit');
-  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  view.setUint32(offsetBytes, payload.byteLength, true);
+  assert(payload.length > 0 && payload.length <= 0xffff_ffff, 'frame payload length out of range');
+  assert(offsetBytes + frameSizeBytes(payload.length) <= target.length, 'frame does not fit');
+  const view = new DataView(target.buffer, target.byteOffset, target.length);
+  view.setUint32(offsetBytes, payload.length, true);
   target.set(payload, offsetBytes + FRAME_LENGTH_BYTES);
-  const crcOffset = offsetBytes + FRAME_LENGTH_BYTES + payload.byteLength;
+  const crcOffset = offsetBytes + FRAME_LENGTH_BYTES + payload.length;
   view.setUint32(crcOffset, crc32c(target.subarray(offsetBytes, crcOffset)), true);
   return crcOffset + FRAME_CRC_BYTES;
 }
 
 export function encodeFrame(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(frameSizeBytes(payload.byteLength));
+  const out = new Uint8Array(frameSizeBytes(payload.length));
   writeFrame(out, 0, payload);
   return out;
 }
@@ -50,12 +50,12 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
  * `payloadBytesMax` bounds the length field so a rotted length cannot claim gigabytes.
  */
 export function readFrame(bytes: Uint8Array, offsetBytes: number, payloadBytesMax: number): FrameReadResult {
-  if (offsetBytes + FRAME_LENGTH_BYTES > bytes.byteLength) return { ok: false, problem: 'truncated' };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (offsetBytes + FRAME_LENGTH_BYTES > bytes.length) return { ok: false, problem: 'truncated' };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const payloadBytes = view.getUint32(offsetBytes, true);
   if (payloadBytes === 0 || payloadBytes > payloadBytesMax) return { ok: false, problem: 'length' };
   const crcOffset = offsetBytes + FRAME_LENGTH_BYTES + payloadBytes;
-  if (crcOffset + FRAME_CRC_BYTES > bytes.byteLength) return { ok: false, problem: 'truncated' };
+  if (crcOffset + FRAME_CRC_BYTES > bytes.length) return { ok: false, problem: 'truncated' };
   const stored = view.getUint32(crcOffset, true);
   if (crc32c(bytes.subarray(offsetBytes, crcOffset)) !== stored) return { ok: false, problem: 'crc' };
   return {

@@ -345,8 +345,8 @@ class BufferWalker {
 
   constructor(options: WalkerOptions) {
     this.bytes = options.bytes;
-    this.view = new DataView(options.bytes.buffer, options.bytes.byteOffset, options.bytes.byteLength);
-    this.lengthBytes = options.bytes.byteLength;
+    this.view = new DataView(options.bytes.buffer, options.bytes.byteOffset, options.bytes.length);
+    this.lengthBytes = options.bytes.length;
     this.rootName = options.rootName;
     this.depthMax = options.depthMax;
     this.tablesMax = options.tablesMax;

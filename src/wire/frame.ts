@@ -24,10 +24,10 @@ export function frameSizeBytes(bufferBytes: number): number {
 
 /** Prefixes `buffer` with its length; the one copy a frame needs. */
 export function encodeFrame(buffer: Uint8Array): Uint8Array {
-  assert(buffer.byteLength > 0, 'a frame buffer is never empty');
-  assert(buffer.byteLength <= FRAME_BUFFER_BYTES_LIMIT, 'a frame buffer must fit a u32 length');
-  const frame = new Uint8Array(frameSizeBytes(buffer.byteLength));
-  new DataView(frame.buffer).setUint32(0, buffer.byteLength, true);
+  assert(buffer.length > 0, 'a frame buffer is never empty');
+  assert(buffer.length <= FRAME_BUFFER_BYTES_LIMIT, 'a frame buffer must fit a u32 length');
+  const frame = new Uint8Array(frameSizeBytes(buffer.length));
+  new DataView(frame.buffer).setUint32(0, buffer.length, true);
   frame.set(buffer, FRAME_LENGTH_BYTES);
   return frame;
 }
@@ -74,7 +74,7 @@ export class FrameDecoder {
     if (this.failure !== undefined) throw this.failure;
     const frames: Uint8Array[] = [];
     let offsetBytes = 0;
-    while (offsetBytes < chunk.byteLength) {
+    while (offsetBytes < chunk.length) {
       if (this.pendingBytes < 0) {
         offsetBytes = this.readPrefix(chunk, offsetBytes);
       } else {
@@ -85,12 +85,12 @@ export class FrameDecoder {
   }
 
   private readPrefix(chunk: Uint8Array, offsetBytes: number): number {
-    if (this.prefixFilledBytes === 0 && chunk.byteLength - offsetBytes >= FRAME_LENGTH_BYTES) {
+    if (this.prefixFilledBytes === 0 && chunk.length - offsetBytes >= FRAME_LENGTH_BYTES) {
       const view = new DataView(chunk.buffer, chunk.byteOffset + offsetBytes, FRAME_LENGTH_BYTES);
       this.startFrame(view.getUint32(0, true));
       return offsetBytes + FRAME_LENGTH_BYTES;
     }
-    const takeBytes = Math.min(FRAME_LENGTH_BYTES - this.prefixFilledBytes, chunk.byteLength - offsetBytes);
+    const takeBytes = Math.min(FRAME_LENGTH_BYTES - this.prefixFilledBytes, chunk.length - offsetBytes);
     this.prefix.set(chunk.subarray(offsetBytes, offsetBytes + takeBytes), this.prefixFilledBytes);
     this.prefixFilledBytes += takeBytes;
     if (this.prefixFilledBytes === FRAME_LENGTH_BYTES) {
@@ -113,7 +113,7 @@ export class FrameDecoder {
 
   private readBuffer(chunk: Uint8Array, offsetBytes: number, frames: Uint8Array[]): number {
     const missingBytes = this.pendingBytes - this.pendingFilledBytes;
-    const takeBytes = Math.min(missingBytes, chunk.byteLength - offsetBytes);
+    const takeBytes = Math.min(missingBytes, chunk.length - offsetBytes);
     const part = chunk.subarray(offsetBytes, offsetBytes + takeBytes);
     if (takeBytes === missingBytes) {
       frames.push(this.pendingParts.length === 0 ? part : this.joinParts(part));
@@ -130,10 +130,10 @@ export class FrameDecoder {
     let filledBytes = 0;
     for (const part of this.pendingParts) {
       buffer.set(part, filledBytes);
-      filledBytes += part.byteLength;
+      filledBytes += part.length;
     }
     buffer.set(lastPart, filledBytes);
-    assert(filledBytes + lastPart.byteLength === this.pendingBytes, 'frame parts add up to its length');
+    assert(filledBytes + lastPart.length === this.pendingBytes, 'frame parts add up to its length');
     this.pendingParts = [];
     this.pendingFilledBytes = 0;
     return buffer;

@@ -250,7 +250,7 @@ function encodeOpFields(builder: flatbuffers.Builder, op: TxnOp, path: string, o
       return { intValue: checkI64(op.value, `${path}.value`, opIndex) };
     case 'ASSERT_BYTES_HASH_EQ':
     case 'ASSERT_STRING_HASH_EQ':
-      if (!(op.sha256 instanceof Uint8Array) || op.sha256.byteLength !== SHA256_BYTES) {
+      if (!(op.sha256 instanceof Uint8Array) || op.sha256.length !== SHA256_BYTES) {
         throw invalidArgument(`${path}.sha256 must be ${SHA256_BYTES} bytes`, opIndex);
       }
       return { sha256: builder.createByteVector(op.sha256) };
@@ -471,7 +471,7 @@ function decodeScanOp(op: fb.Op, id: number): TxnOp {
 
 function decodeSha256(op: fb.Op, path: string, opIndex: number): Uint8Array {
   const sha256 = op.sha256Array();
-  if (sha256 === null || sha256.byteLength !== SHA256_BYTES) {
+  if (sha256 === null || sha256.length !== SHA256_BYTES) {
     throw invalidArgument(`${path}.sha256 must be ${SHA256_BYTES} bytes`, opIndex);
   }
   return copyBytes(sha256);

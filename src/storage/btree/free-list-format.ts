@@ -63,7 +63,7 @@ assert(freeListEntriesPerPage(PAGE_SIZE_BYTES_MIN) >= 256);
 assert(freeListEntriesPerPage(PAGE_SIZE_BYTES_MAX) <= 0xffff_ffff);
 
 function viewOf(page: Uint8Array): DataView {
-  return new DataView(page.buffer, page.byteOffset, page.byteLength);
+  return new DataView(page.buffer, page.byteOffset, page.length);
 }
 
 /** Encodes one page of the chain, sealed. */
@@ -129,8 +129,8 @@ export function decodeFreeListPage(
 /** The error context naming the page; a page of the wrong length is corruption before anything is read. */
 function checkedContext(page: Uint8Array, context: FreeListDecodeContext): CorruptionContext {
   assert(isValidPageSize(context.pageSizeBytes), `invalid page size ${context.pageSizeBytes}`);
-  if (page.byteLength !== context.pageSizeBytes) {
-    throw new CorruptionError(`page of ${page.byteLength} bytes, expected ${context.pageSizeBytes}`, {
+  if (page.length !== context.pageSizeBytes) {
+    throw new CorruptionError(`page of ${page.length} bytes, expected ${context.pageSizeBytes}`, {
       file: context.file,
       what: 'free-list page',
     });

@@ -13,7 +13,7 @@ export interface KeyRange {
 
 /** The smallest key greater than every key with this prefix, or undefined when none exists (all 0xff). */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  let length = prefix.byteLength;
+  let length = prefix.length;
   while (length > 0 && prefix[length - 1] === 0xff) length -= 1;
   if (length === 0) return undefined;
   const end = prefix.slice(0, length);
@@ -37,6 +37,6 @@ export function inRange(key: Uint8Array, range: KeyRange): boolean {
  */
 export function shortestSeparator(left: Uint8Array, right: Uint8Array): Uint8Array {
   let common = 0;
-  while (common < left.byteLength && common < right.byteLength && left[common] === right[common]) common += 1;
-  return right.slice(0, Math.min(common + 1, right.byteLength));
+  while (common < left.length && common < right.length && left[common] === right[common]) common += 1;
+  return right.slice(0, Math.min(common + 1, right.length));
 }

@@ -171,7 +171,7 @@ for (let size = PAGE_SIZE_BYTES_MIN; size <= PAGE_SIZE_BYTES_MAX; size *= 2) {
 }
 
 function viewOf(page: Uint8Array): DataView {
-  return new DataView(page.buffer, page.byteOffset, page.byteLength);
+  return new DataView(page.buffer, page.byteOffset, page.length);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ export function encodeNode(node: BtreeNode, pageSizeBytes: number): Uint8Array {
 }
 
 function writeLeafCells(page: Uint8Array, node: LeafNode): number {
-  const pageSizeBytes = page.byteLength;
+  const pageSizeBytes = page.length;
   for (const entry of node.entries) assertLeafEntry(entry, pageSizeBytes);
   assertKeysAscending(node.entries.map((entry) => entry.key));
   assertUsedBytes(node, leafNodeUsedBytes(node.entries), pageSizeBytes);
@@ -214,7 +214,7 @@ function writeLeafCell(page: Uint8Array, cellOffset: number, entry: LeafEntry): 
   const view = viewOf(page);
   const flags =
     (entry.tombstone ? LEAF_FLAG_TOMBSTONE : 0) | (entry.pointer === undefined ? 0 : LEAF_FLAG_VALUE_LOG);
-  view.setUint16(cellOffset + LEAF_CELL_KEY_BYTES_OFFSET, entry.key.byteLength, true);
+  view.setUint16(cellOffset + LEAF_CELL_KEY_BYTES_OFFSET, entry.key.length, true);
   view.setUint8(cellOffset + LEAF_CELL_FLAGS_OFFSET, flags);
   view.setUint8(cellOffset + LEAF_CELL_VALUE_TYPE_OFFSET, VALUE_TYPE_CODES[entry.valueType]);
   view.setBigUint64(cellOffset + LEAF_CELL_EXPIRES_AT_OFFSET, BigInt(entry.expiresAtMs), true);
@@ -226,9 +226,9 @@ function writeLeafCell(page: Uint8Array, cellOffset: number, entry: LeafEntry): 
     view.setUint32(cursor + VALUE_LOG_LENGTH_BYTES_OFFSET, entry.pointer.lengthBytes, true);
     cursor += VALUE_LOG_POINTER_BYTES;
   } else if (entry.inlineValue !== undefined) {
-    view.setUint32(cursor, entry.inlineValue.byteLength, true);
+    view.setUint32(cursor, entry.inlineValue.length, true);
     page.set(entry.inlineValue, cursor + INLINE_VALUE_HEADER_BYTES);
-    cursor += INLINE_VALUE_HEADER_BYTES + entry.inlineValue.byteLength;
+    cursor += INLINE_VALUE_HEADER_BYTES + entry.inlineValue.length;
   }
   page.set(entry.key, cursor);
 }
@@ -242,7 +242,7 @@ function assertLeafEntry(entry: LeafEntry, pageSizeBytes: number): void {
   );
   assert(entry.revision >= 0n && entry.revision <= LSN_MAX, `revision ${entry.revision}`);
   if (entry.valueType === 'int64' && entry.inlineValue !== undefined) {
-    assert(entry.inlineValue.byteLength === INT64_VALUE_BYTES, 'an int64 value is 8 bytes');
+    assert(entry.inlineValue.length === INT64_VALUE_BYTES, 'an int64 value is 8 bytes');
   }
   if (entry.pointer !== undefined) assertPointer(entry.pointer);
   const entryBytes = leafEntryBytes(entry); // also asserts the tombstone / inline / pointer shape
@@ -256,7 +256,7 @@ function assertPointer(pointer: ValueLogPointer): void {
 }
 
 function writeInternalCells(page: Uint8Array, node: InternalNode): number {
-  const pageSizeBytes = page.byteLength;
+  const pageSizeBytes = page.length;
   assert(node.children.length === node.keys.length + 1, 'an internal node has one more child than keys');
   for (const child of node.children) {
     assert(Number.isInteger(child) && child > PAGE_ID_NONE && child <= PAGE_ID_MAX, `child page id ${child}`);
@@ -269,7 +269,7 @@ function writeInternalCells(page: Uint8Array, node: InternalNode): number {
   let cellOffset = pageSizeBytes;
   node.keys.forEach((key, index) => {
     cellOffset -= internalEntryBytes(key) - SLOT_BYTES;
-    view.setUint16(cellOffset + INTERNAL_CELL_KEY_BYTES_OFFSET, key.byteLength, true);
+    view.setUint16(cellOffset + INTERNAL_CELL_KEY_BYTES_OFFSET, key.length, true);
     view.setUint32(cellOffset + INTERNAL_CELL_CHILD_OFFSET, node.children[index + 1] ?? 0, true);
     page.set(key, cellOffset + INTERNAL_CELL_KEY_OFFSET);
     view.setUint16(NODE_PAYLOAD_OFFSET + index * SLOT_BYTES, cellOffset, true);
@@ -279,8 +279,8 @@ function writeInternalCells(page: Uint8Array, node: InternalNode): number {
 
 function assertKeySize(key: Uint8Array, pageSizeBytes: number): void {
   // An empty key is invalid (INVALID_KEY), and as a separator it would leave child 0 no keys at all.
-  assert(key.byteLength >= 1, 'empty key');
-  assert(key.byteLength <= keySizeMaxBytes(pageSizeBytes), `key of ${key.byteLength} bytes is too large`);
+  assert(key.length >= 1, 'empty key');
+  assert(key.length <= keySizeMaxBytes(pageSizeBytes), `key of ${key.length} bytes is too large`);
 }
 
 function assertKeysAscending(keys: readonly Uint8Array[]): void {
@@ -298,7 +298,7 @@ function assertUsedBytes(node: BtreeNode, usedBytes: number, pageSizeBytes: numb
 /** The write-side check (STYLE.md: check a page right before writing it), on under JUBILANT_VERIFY. */
 function checkDecodesBack(page: Uint8Array, node: BtreeNode): string | undefined {
   try {
-    const decoded = decodeNode(page, { file: '(encodeNode)', pageSizeBytes: page.byteLength });
+    const decoded = decodeNode(page, { file: '(encodeNode)', pageSizeBytes: page.length });
     if (decoded.usedBytes !== node.usedBytes) return `decoded usedBytes ${decoded.usedBytes}`;
     return undefined;
   } catch (error) {
@@ -340,9 +340,9 @@ function fail(reading: NodeReading, message: string): never {
  */
 export function decodeNode(page: Uint8Array, context: NodeDecodeContext): BtreeNode {
   assert(isValidPageSize(context.pageSizeBytes), `invalid page size ${context.pageSizeBytes}`);
-  if (page.byteLength !== context.pageSizeBytes) {
+  if (page.length !== context.pageSizeBytes) {
     const what = 'B+Tree node page';
-    throw new CorruptionError(`page of ${page.byteLength} bytes, expected ${context.pageSizeBytes}`, {
+    throw new CorruptionError(`page of ${page.length} bytes, expected ${context.pageSizeBytes}`, {
       file: context.file,
       what,
     });
@@ -350,7 +350,7 @@ export function decodeNode(page: Uint8Array, context: NodeDecodeContext): BtreeN
   const header = readPageHeader(page);
   // Keys and values are views into the page. As plain Uint8Arrays (not Buffers, which a file read
   // returns) they share one hidden class with every other key, so the search loops stay monomorphic.
-  const plain = new Uint8Array(page.buffer, page.byteOffset, page.byteLength);
+  const plain = new Uint8Array(page.buffer, page.byteOffset, page.length);
   const reading: NodeReading = {
     page: plain,
     view: viewOf(plain),
@@ -520,10 +520,10 @@ function decodeLeafCell(reading: NodeReading, cellOffset: number): { entry: Leaf
     cursor += VALUE_LOG_POINTER_BYTES;
   } else if (!tombstone) {
     inlineValue = readInlineValue(reading, cursor);
-    if (valueType === 'int64' && inlineValue.byteLength !== INT64_VALUE_BYTES) {
-      fail(reading, `int64 value of ${inlineValue.byteLength} bytes at ${cursor}`);
+    if (valueType === 'int64' && inlineValue.length !== INT64_VALUE_BYTES) {
+      fail(reading, `int64 value of ${inlineValue.length} bytes at ${cursor}`);
     }
-    cursor += INLINE_VALUE_HEADER_BYTES + inlineValue.byteLength;
+    cursor += INLINE_VALUE_HEADER_BYTES + inlineValue.length;
   }
   const key = readKey(reading, cursor, keyBytes);
   const entry = makeLeafEntry(key, valueType, tombstone, inlineValue, pointer, expiresAtMs, revision);

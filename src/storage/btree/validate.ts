@@ -265,7 +265,7 @@ async function checkValueLogPointers(fs: FileSystem, directory: string, walk: Im
       }
       const bytes = await handle.read(pointer.offsetBytes, pointer.lengthBytes);
       const read = readVlogRecordFrame(bytes, 0, { file, offsetBytes: pointer.offsetBytes });
-      if (bytes.byteLength < pointer.lengthBytes) walk.problems.add(`${where}, past the end of the segment`);
+      if (bytes.length < pointer.lengthBytes) walk.problems.add(`${where}, past the end of the segment`);
       else if (!read.ok) walk.problems.add(`${where}: ${read.reason}`);
       else if (read.frameBytes !== pointer.lengthBytes)
         walk.problems.add(`${where}: the record is ${read.frameBytes} bytes, not ${pointer.lengthBytes}`);
@@ -432,7 +432,7 @@ function checkKeys(walk: ImageWalk, visit: Visit, node: BtreeNode): void {
 
 function shortHex(key: Uint8Array): string {
   const hex = toHex(key.subarray(0, 16));
-  return key.byteLength > 16 ? `${hex}… ${key.byteLength} bytes` : hex;
+  return key.length > 16 ? `${hex}… ${key.length} bytes` : hex;
 }
 
 /** A non-root node is at least a quarter full; no node is over full; the root holds something. */

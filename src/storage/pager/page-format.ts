@@ -46,7 +46,7 @@ export enum PageType {
 
 export const FILE_HEADER_MAGIC = new Uint8Array([0x4a, 0x42, 0x50, 0x41, 0x47, 0x45, 0x53, 0x00]); // JBPAGES\0
 export const FILE_HEADER_MAGIC_OFFSET = PAGE_HEADER_BYTES;
-export const FILE_HEADER_UUID_OFFSET = FILE_HEADER_MAGIC_OFFSET + FILE_HEADER_MAGIC.byteLength;
+export const FILE_HEADER_UUID_OFFSET = FILE_HEADER_MAGIC_OFFSET + FILE_HEADER_MAGIC.length;
 export const DATABASE_UUID_BYTES = 16;
 export const FILE_HEADER_PAGE_SIZE_OFFSET = FILE_HEADER_UUID_OFFSET + DATABASE_UUID_BYTES;
 export const FILE_HEADER_END = FILE_HEADER_PAGE_SIZE_OFFSET + 4;
@@ -67,11 +67,11 @@ export interface PageHeader {
 }
 
 function viewOf(page: Uint8Array): DataView {
-  return new DataView(page.buffer, page.byteOffset, page.byteLength);
+  return new DataView(page.buffer, page.byteOffset, page.length);
 }
 
 export function readPageHeader(page: Uint8Array): PageHeader {
-  assert(page.byteLength >= PAGE_HEADER_BYTES);
+  assert(page.length >= PAGE_HEADER_BYTES);
   const view = viewOf(page);
   return {
     crc32c: view.getUint32(PAGE_CRC_OFFSET, true),
@@ -87,7 +87,7 @@ export function initPageHeader(
   page: Uint8Array,
   header: { pageId: PageId; pageLsn: Lsn; pageType: PageType },
 ): void {
-  assert(isValidPageSize(page.byteLength), `page buffer of ${page.byteLength} bytes`);
+  assert(isValidPageSize(page.length), `page buffer of ${page.length} bytes`);
   const view = viewOf(page);
   view.setUint32(PAGE_CRC_OFFSET, 0, true);
   view.setUint32(PAGE_ID_OFFSET, header.pageId, true);
@@ -125,8 +125,8 @@ export interface PageCheck {
 export function checkPage(page: Uint8Array, check: PageCheck): void {
   const offsetBytes = check.expectedId * check.pageSizeBytes;
   const context = { file: check.file, offsetBytes, what: `page ${check.expectedId}` };
-  if (page.byteLength !== check.pageSizeBytes) {
-    throw new CorruptionError(`short page: ${page.byteLength} of ${check.pageSizeBytes} bytes`, context);
+  if (page.length !== check.pageSizeBytes) {
+    throw new CorruptionError(`short page: ${page.length} of ${check.pageSizeBytes} bytes`, context);
   }
   const header = readPageHeader(page);
   if (header.crc32c !== computePageCrc(page)) throw new CorruptionError('page checksum mismatch', context);
@@ -146,7 +146,7 @@ export function checkPage(page: Uint8Array, check: PageCheck): void {
 
 /** Builds the sealed file header page (page 0). */
 export function buildFileHeaderPage(pageSizeBytes: number, databaseUuid: Uint8Array): Uint8Array {
-  assert(databaseUuid.byteLength === DATABASE_UUID_BYTES);
+  assert(databaseUuid.length === DATABASE_UUID_BYTES);
   const page = new Uint8Array(pageSizeBytes);
   initPageHeader(page, { pageId: FILE_HEADER_PAGE_ID, pageLsn: lsn(0), pageType: PageType.FileHeader });
   page.set(FILE_HEADER_MAGIC, FILE_HEADER_MAGIC_OFFSET);

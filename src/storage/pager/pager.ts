@@ -94,8 +94,8 @@ export class Pager {
     }
     const offsetBytes = id * this.pageSizeBytes;
     const page = await this.file.read(offsetBytes, this.pageSizeBytes);
-    if (page.byteLength !== this.pageSizeBytes) {
-      throw new CorruptionError(`page ends past end of file (${page.byteLength} bytes read)`, {
+    if (page.length !== this.pageSizeBytes) {
+      throw new CorruptionError(`page ends past end of file (${page.length} bytes read)`, {
         file: this.path,
         offsetBytes,
         what: `page ${id}`,
@@ -107,7 +107,7 @@ export class Pager {
 
   /** Writes a sealed page at its own id's offset. Not durable until `sync`. */
   async writePage(page: Uint8Array): Promise<void> {
-    assert(page.byteLength === this.pageSizeBytes, 'page buffer has the wrong size');
+    assert(page.length === this.pageSizeBytes, 'page buffer has the wrong size');
     const header = readPageHeader(page);
     assert(header.crc32c === computePageCrc(page), `page ${header.pageId} written without sealing`);
     assert(header.pageId !== FILE_HEADER_PAGE_ID, 'the file header page is written only at creation');

@@ -248,7 +248,7 @@ export class ValueLog {
     let offset = VLOG_SEGMENT_HEADER_BYTES;
     while (offset < segment.endBytes) {
       const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
-      if (lengthBytes.byteLength < FRAME_LENGTH_BYTES) break;
+      if (lengthBytes.length < FRAME_LENGTH_BYTES) break;
       const payloadBytes = new DataView(
         lengthBytes.buffer,
         lengthBytes.byteOffset,
@@ -388,7 +388,7 @@ export class ValueLog {
     let offset = from;
     while (offset < segment.endBytes) {
       const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
-      if (lengthBytes.byteLength < FRAME_LENGTH_BYTES) break;
+      if (lengthBytes.length < FRAME_LENGTH_BYTES) break;
       const payloadBytes = new DataView(
         lengthBytes.buffer,
         lengthBytes.byteOffset,
@@ -417,17 +417,17 @@ export class ValueLog {
     let segment = this.segments.get(this.active);
     if (
       segment === undefined ||
-      (segment.endBytes + frame.byteLength > this.options.segmentBytes && segment.totalBytes > 0)
+      (segment.endBytes + frame.length > this.options.segmentBytes && segment.totalBytes > 0)
     ) {
       segment = this.startSegment(this.active + 1, lsn);
     }
     const pointer: ValueLogPointer = {
       segment: segment.sequence,
       offsetBytes: segment.endBytes,
-      lengthBytes: frame.byteLength,
+      lengthBytes: frame.length,
     };
-    segment.endBytes += frame.byteLength;
-    segment.totalBytes += frame.byteLength;
+    segment.endBytes += frame.length;
+    segment.totalBytes += frame.length;
     this.recordsAppended += 1;
     const pointerKey = cacheKeyOf(pointer);
     const stored: StoredValue = { valueType, value };
@@ -438,7 +438,7 @@ export class ValueLog {
       await this.writeRetrying(target, pointer.offsetBytes, frame);
       this.unwritten.delete(pointerKey);
     });
-    this.options.cache.set(pointerKey, stored, value.byteLength + CACHED_VALUE_OVERHEAD_BYTES);
+    this.options.cache.set(pointerKey, stored, value.length + CACHED_VALUE_OVERHEAD_BYTES);
     return pointer;
   }
 
@@ -540,9 +540,9 @@ export class ValueLog {
     if (segment === undefined && this.deleted.has(pointer.segment)) throw new SegmentGoneError(file);
     if (segment === undefined) throw new CorruptionError('the value-log segment does not exist', where);
     const bytes = await (await this.handleOf(segment)).read(pointer.offsetBytes, pointer.lengthBytes);
-    if (bytes.byteLength < pointer.lengthBytes) {
+    if (bytes.length < pointer.lengthBytes) {
       throw new CorruptionError(
-        `the record is missing: the segment ends at ${pointer.offsetBytes + bytes.byteLength}`,
+        `the record is missing: the segment ends at ${pointer.offsetBytes + bytes.length}`,
         where,
       );
     }
@@ -564,7 +564,7 @@ export class ValueLog {
       );
     }
     const stored: StoredValue = { valueType: read.record.valueType, value: read.record.value };
-    this.options.cache.set(pointerKey, stored, stored.value.byteLength + CACHED_VALUE_OVERHEAD_BYTES);
+    this.options.cache.set(pointerKey, stored, stored.value.length + CACHED_VALUE_OVERHEAD_BYTES);
     return stored;
   }
 

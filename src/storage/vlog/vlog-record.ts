@@ -39,7 +39,7 @@ export interface DecodeContext {
 }
 
 export function encodeValueLogRecord(record: ValueLogRecord): Uint8Array {
-  const builder = new flatbuffers.Builder(record.value.byteLength + record.key.byteLength + 64);
+  const builder = new flatbuffers.Builder(record.value.length + record.key.length + 64);
   const key = VlogRecord.createKeyVector(builder, record.key);
   const value = VlogRecord.createValueVector(builder, record.value);
   const root = VlogRecord.createVlogRecord(
@@ -57,8 +57,8 @@ export function decodeValueLogRecord(payload: Uint8Array, context: DecodeContext
   const valueType = valueTypeOfCode(table.valueType());
   assert(valueType !== undefined, 'the verifier checks enum values');
   const value = copyBytes(table.valueArray());
-  if (valueType === 'int64' && value.byteLength !== INT64_VALUE_BYTES) {
-    throw new CorruptionError(`int64 value of ${value.byteLength} bytes`, {
+  if (valueType === 'int64' && value.length !== INT64_VALUE_BYTES) {
+    throw new CorruptionError(`int64 value of ${value.length} bytes`, {
       ...context,
       what: 'value-log record',
     });

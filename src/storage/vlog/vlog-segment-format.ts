@@ -57,7 +57,7 @@ export function parseVlogSegmentFileName(name: string): number | undefined {
 /** The first 512 bytes of a segment: the header frame, zero-padded. */
 export function encodeVlogSegmentHeaderBlock(header: ValueLogSegmentHeader): Uint8Array {
   const payload = encodeValueLogSegmentHeader(header);
-  assert(payload.byteLength <= VLOG_SEGMENT_HEADER_PAYLOAD_BYTES_MAX, 'segment header payload too large');
+  assert(payload.length <= VLOG_SEGMENT_HEADER_PAYLOAD_BYTES_MAX, 'segment header payload too large');
   const block = new Uint8Array(VLOG_SEGMENT_HEADER_BYTES);
   writeFrame(block, 0, payload);
   return block;

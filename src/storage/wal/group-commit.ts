@@ -180,7 +180,7 @@ export class GroupCommit {
     let bytes = 0;
     let count = 0;
     while (count < this.queue.length && (count === 0 || bytes < this.options.batchBytesMax)) {
-      bytes += (this.queue[count] as Pending).payload.byteLength;
+      bytes += (this.queue[count] as Pending).payload.length;
       count += 1;
     }
     this.queuedBytes -= bytes;
@@ -229,7 +229,7 @@ export class GroupCommit {
       }
     }
     this.queue.unshift(...batch);
-    this.queuedBytes += batch.reduce((sum, pending) => sum + pending.payload.byteLength, 0);
+    this.queuedBytes += batch.reduce((sum, pending) => sum + pending.payload.length, 0);
   }
 
   private wakeWaiters(): void {

@@ -168,8 +168,8 @@ function decodeUpsert(upsert: Upsert, context: DecodeContext): WalMutation {
   const pointer = upsert.vlogPointer();
   if ((inline === null) === (pointer === null))
     corrupt('upsert needs exactly one of inline value and pointer', context);
-  if (valueType === 'int64' && inline !== null && inline.byteLength !== INT64_VALUE_BYTES) {
-    corrupt(`int64 value of ${inline.byteLength} bytes`, context);
+  if (valueType === 'int64' && inline !== null && inline.length !== INT64_VALUE_BYTES) {
+    corrupt(`int64 value of ${inline.length} bytes`, context);
   }
   const expiresAtMs = safeMs(upsert.expiresAtMs(), context);
   if (pointer !== null) {

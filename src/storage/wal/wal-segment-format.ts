@@ -137,7 +137,7 @@ export function isValidWalSegmentBytes(segmentBytes: number): boolean {
 export function encodeWalSegmentHeaderBlock(header: WalSegmentHeader): Uint8Array {
   assert(header.firstLsn >= 1n, 'LSNs start at 1');
   const payload = encodeWalSegmentHeader(header);
-  assert(payload.byteLength <= WAL_SEGMENT_HEADER_PAYLOAD_BYTES_MAX, 'segment header payload too large');
+  assert(payload.length <= WAL_SEGMENT_HEADER_PAYLOAD_BYTES_MAX, 'segment header payload too large');
   const block = new Uint8Array(WAL_SEGMENT_HEADER_BYTES);
   writeFrame(block, 0, payload);
   return block;
@@ -201,12 +201,12 @@ export function walBatchBodyBytes(recordPayloadBytes: readonly number[]): number
 export function encodeWalBatch(firstLsn: Lsn, records: readonly Uint8Array[]): Uint8Array {
   assert(records.length >= 1, 'a batch holds at least one record');
   assert(firstLsn >= 1n && firstLsn + BigInt(records.length) - 1n <= LSN_MAX, 'batch LSNs out of range');
-  const bodyBytes = walBatchBodyBytes(records.map((record) => record.byteLength));
+  const bodyBytes = walBatchBodyBytes(records.map((record) => record.length));
   assert(bodyBytes <= WAL_BATCH_BODY_BYTES_MAX, `batch of ${bodyBytes} bytes exceeds the limit`);
   const body = new Uint8Array(bodyBytes);
   let atBytes = 0;
   for (const record of records) {
-    assert(record.byteLength <= WAL_RECORD_PAYLOAD_BYTES_MAX, `record of ${record.byteLength} bytes`);
+    assert(record.length <= WAL_RECORD_PAYLOAD_BYTES_MAX, `record of ${record.length} bytes`);
     atBytes = writeFrame(body, atBytes, record);
   }
   assert(atBytes === bodyBytes);
@@ -216,8 +216,8 @@ export function encodeWalBatch(firstLsn: Lsn, records: readonly Uint8Array[]): U
     byteLength: bodyBytes,
     crc32c: crc32c(body),
   });
-  assert(headerPayload.byteLength <= WAL_BATCH_HEADER_PAYLOAD_BYTES_MAX, 'batch header payload too large');
-  const headerBytes = frameSizeBytes(headerPayload.byteLength);
+  assert(headerPayload.length <= WAL_BATCH_HEADER_PAYLOAD_BYTES_MAX, 'batch header payload too large');
+  const headerBytes = frameSizeBytes(headerPayload.length);
   const batch = new Uint8Array(alignToBlock(headerBytes + bodyBytes));
   writeFrame(batch, 0, headerPayload);
   batch.set(body, headerBytes);
@@ -255,8 +255,8 @@ function headerProblem(header: WalBatchHeader): string | undefined {
  */
 export function readWalBatch(bytes: Uint8Array, offsetBytes: number, context: DecodeContext): WalBatchRead {
   assert(offsetBytes % WAL_BLOCK_BYTES === 0 && offsetBytes >= WAL_SEGMENT_HEADER_BYTES, 'unaligned batch');
-  if (offsetBytes >= bytes.byteLength) return { kind: 'zeros' };
-  if (offsetBytes + 4 <= bytes.byteLength && readU32(bytes, offsetBytes) === 0) return { kind: 'zeros' };
+  if (offsetBytes >= bytes.length) return { kind: 'zeros' };
+  if (offsetBytes + 4 <= bytes.length && readU32(bytes, offsetBytes) === 0) return { kind: 'zeros' };
   const frame = readFrame(bytes, offsetBytes, WAL_BATCH_HEADER_PAYLOAD_BYTES_MAX);
   if (!frame.ok)
     return { kind: 'invalid', reason: `batch header frame: ${frame.problem}`, extentBytes: undefined };
@@ -272,7 +272,7 @@ export function readWalBatch(bytes: Uint8Array, offsetBytes: number, context: De
   const bodyOffsetBytes = offsetBytes + frame.frameBytes;
   const extentBytes = alignToBlock(frame.frameBytes + header.byteLength);
   const bodyEnd = bodyOffsetBytes + header.byteLength;
-  if (bodyEnd > bytes.byteLength) return { kind: 'invalid', reason: 'batch body truncated', extentBytes };
+  if (bodyEnd > bytes.length) return { kind: 'invalid', reason: 'batch body truncated', extentBytes };
   if (crc32c(bytes.subarray(bodyOffsetBytes, bodyEnd)) !== header.crc32c) {
     return { kind: 'invalid', reason: 'batch body crc mismatch', extentBytes };
   }
@@ -323,7 +323,7 @@ export function findWalBatchFrom(
   request: { fromOffsetBytes: number; lsnMin: Lsn; context: DecodeContext },
 ): { offsetBytes: number; header: WalBatchHeader } | undefined {
   const start = Math.max(WAL_SEGMENT_HEADER_BYTES, alignToBlock(request.fromOffsetBytes));
-  for (let offsetBytes = start; offsetBytes < bytes.byteLength; offsetBytes += WAL_BLOCK_BYTES) {
+  for (let offsetBytes = start; offsetBytes < bytes.length; offsetBytes += WAL_BLOCK_BYTES) {
     const read = readWalBatch(bytes, offsetBytes, request.context);
     if (read.kind === 'valid' && read.header.firstLsn >= request.lsnMin)
       return { offsetBytes, header: read.header };
@@ -337,8 +337,8 @@ export async function writeWalZeros(
   range: { fromBytes: number; toBytes: number },
 ): Promise<void> {
   const zeros = new Uint8Array(Math.max(0, Math.min(WAL_ZERO_CHUNK_BYTES, range.toBytes - range.fromBytes)));
-  for (let atBytes = range.fromBytes; atBytes < range.toBytes; atBytes += zeros.byteLength) {
-    await handle.write(atBytes, zeros.subarray(0, Math.min(zeros.byteLength, range.toBytes - atBytes)));
+  for (let atBytes = range.fromBytes; atBytes < range.toBytes; atBytes += zeros.length) {
+    await handle.write(atBytes, zeros.subarray(0, Math.min(zeros.length, range.toBytes - atBytes)));
   }
 }
 

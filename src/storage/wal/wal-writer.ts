@@ -182,7 +182,7 @@ export class WalWriter {
     const emptySegment = this.offset === WAL_SEGMENT_HEADER_BYTES;
     // A batch never crosses a segment's end, except a single batch larger than an empty segment,
     // which extends that segment past its preallocated size.
-    if (!emptySegment && this.offset + batch.byteLength > this.options.segmentBytes) {
+    if (!emptySegment && this.offset + batch.length > this.options.segmentBytes) {
       await this.startSegment(this.current().sequence + 1, firstLsn);
     }
     const handle = this.currentHandle();
@@ -190,7 +190,7 @@ export class WalWriter {
     await this.step('retryable', () => handle.write(offsetBytes, batch));
     await this.step('fatal', () => handle.datasync());
     const segment = this.current();
-    this.offset = offsetBytes + batch.byteLength;
+    this.offset = offsetBytes + batch.length;
     segment.sizeBytes = Math.max(segment.sizeBytes, this.offset);
     this.next = lsn(firstLsn + BigInt(records.length));
     this.durable = lsn(this.next - 1n);
