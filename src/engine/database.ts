@@ -128,6 +128,10 @@ export class Database {
     this.store = parts.store;
     this.tree = parts.tree;
     this.valueLog = parts.valueLog;
+    this.valueLog.settledLsn = () => {
+      const durable = this.groupCommit.durableLsn;
+      return this.applied.lsn < durable ? this.applied.lsn : durable;
+    };
     this.applied = new AppliedWatermark(lsn(parts.wal.nextLsn - 1n));
     this.dirtyReserveBytes = 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes);
     this.groupCommit = new GroupCommit(parts.wal, {
@@ -724,7 +728,9 @@ export class Database {
     } catch (error) {
       if (!(error instanceof SegmentGoneError)) throw error;
       const again = await this.tree.get(entry.key);
-      return again === undefined ? undefined : this.resolved(again);
+      if (again === undefined) return undefined;
+      await this.waitDurable(again.revision); // as every read: never a write a crash could take back
+      return this.resolved(again);
     }
     if (stored.valueType !== entry.valueType) {
       throw new CorruptionError(`the record holds a ${stored.valueType}, the leaf says ${entry.valueType}`, {

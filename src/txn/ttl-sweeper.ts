@@ -46,6 +46,7 @@ export class TtlSweeper {
   private expiredDeleted = 0;
   private tombstonesRemoved = 0;
   private lastError: string | undefined;
+  private stopped = false;
 
   constructor(host: SweeperHost, batchEntries: number) {
     this.host = host;
@@ -66,20 +67,22 @@ export class TtlSweeper {
   async sweepAll(): Promise<void> {
     await this.ticking?.catch(() => undefined);
     this.position = undefined;
-    while (!(await this.tick())) {
+    while (!this.stopped && !(await this.tick())) {
       // each tick is bounded; keep going until the pass completes
     }
   }
 
   /** The background tick: a failure (LOCK_TIMEOUT, READ_ONLY, ...) is recorded, and the next tick retries. */
   backgroundTick(): void {
-    if (this.ticking !== undefined) return;
+    if (this.ticking !== undefined || this.stopped) return;
     this.tick().catch((error: unknown) => {
       this.lastError = error instanceof Error ? error.message : String(error);
     });
   }
 
+  /** No new steps start (a sweep in progress ends after its current step). */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.ticking?.catch(() => undefined);
   }
 

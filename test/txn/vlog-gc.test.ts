@@ -112,6 +112,27 @@ describe('value-log GC', () => {
     expect(db.stats().valueLogGc.cycles).toBeGreaterThan(0);
   });
 
+  it('never takes a segment whose commits are still in flight (their records are not referenced yet)', async () => {
+    const db = await openTracked(await tempDir('jubilant-gc-'), {
+      vlogSegmentBytes: 4096,
+      vlogGcIntervalMs: 0,
+      vlogGcThreshold: 0.5,
+    });
+    const first = db.set('a', patterned(3000, 1)); // segment 1
+    const second = db.set('b', patterned(3000, 2)); // does not fit: segment 2, and segment 1 is sealed
+    await new Promise((resolve) => setImmediate(resolve)); // both appended, neither durable nor applied
+    expect(db.valueLogSegments().map(({ segment, liveBytes }) => ({ segment, liveBytes }))).toEqual([
+      { segment: 1, liveBytes: 0 },
+      { segment: 2, liveBytes: 0 },
+    ]);
+    expect(db.garbageValueLogSegments()).toEqual([]); // all dead by the count, but not settled
+    await Promise.all([first, second]);
+    expect(db.garbageValueLogSegments()).toEqual([]); // settled, and live
+    await db.collectValueLogGarbage();
+    expect(sameBytes(await db.get('a'), patterned(3000, 1))).toBe(true);
+    expect(db.stats().valueLog.segmentsCollected).toBe(0);
+  });
+
   it('the background trigger reclaims a segment once overwrites pass the threshold', async () => {
     const directory = await tempDir('jubilant-gc-');
     const db = await openTracked(directory, {

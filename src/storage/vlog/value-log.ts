@@ -32,7 +32,9 @@ import { assert } from '../../util/assert.js';
 import { bytesEqual, toHex } from '../../util/bytes.js';
 import { FRAME_LENGTH_BYTES, FRAME_OVERHEAD_BYTES } from '../../util/checksummed-frame.js';
 import { CorruptionError, JubilantError } from '../../util/errors.js';
-import type { Lsn } from '../../util/ids.js';
+import { type Lsn, lsn } from '../../util/ids.js';
+
+const LSN_ZERO = lsn(0);
 import type { UnifiedCache } from '../cache/unified-cache.js';
 import type { ValueLogPointer } from '../btree/node.js';
 import type { ValueType } from '../value-type.js';
@@ -111,6 +113,8 @@ interface Segment {
   liveBytes: number;
   /** End of the last reserved record (the file's logical size). */
   endBytes: number;
+  /** The LSN of the newest record appended in this process (0 for segments found at open). */
+  lastLsn: Lsn;
 }
 
 export class ValueLog {
@@ -138,6 +142,8 @@ export class ValueLog {
   /** Called when a sealed segment's dead share passes `gcThreshold` (GC schedules a cycle). */
   onGarbage: (() => void) | undefined;
   gcThreshold = 1;
+  /** The LSN up to which every commit is durable and applied (the engine supplies it). */
+  settledLsn: () => Lsn = () => LSN_ZERO;
 
   private constructor(fs: FileSystem, directory: string, options: ValueLogOptions) {
     this.fs = fs;
@@ -166,8 +172,15 @@ export class ValueLog {
     for (const [index, sequence] of sequences.entries()) {
       const path = join(directory, vlogSegmentFileName(sequence));
       const handle = await fs.open(path);
-      const sizeBytes = await handle.sizeBytes();
-      const block = await handle.read(0, VLOG_SEGMENT_HEADER_BYTES);
+      let sizeBytes: number;
+      let block: Uint8Array;
+      try {
+        sizeBytes = await handle.sizeBytes();
+        block = await handle.read(0, VLOG_SEGMENT_HEADER_BYTES);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
       const header = readVlogSegmentHeader(
         block,
         { databaseUuid: options.databaseUuid, segmentSequence: sequence },
@@ -196,6 +209,7 @@ export class ValueLog {
         totalBytes: endBytes - VLOG_SEGMENT_HEADER_BYTES,
         liveBytes: 0,
         endBytes,
+        lastLsn: lsn(0),
       });
       this.active = sequence;
     }
@@ -207,6 +221,9 @@ export class ValueLog {
   referenced(pointer: ValueLogPointer): void {
     const segment = this.segments.get(pointer.segment);
     assert(segment !== undefined, `pointer into unknown value-log segment ${pointer.segment}`);
+    // Never expected (GC waits for every commit into a segment to settle), but a retired segment that
+    // is referenced again must not be deleted later on a count that dropped back to zero.
+    this.retired.delete(pointer.segment);
     segment.liveBytes += pointer.lengthBytes;
     assert(
       segment.liveBytes <= segment.totalBytes,
@@ -223,10 +240,15 @@ export class ValueLog {
     if (this.isGarbage(segment)) this.onGarbage?.();
   }
 
+  /**
+   * A sealed segment over the threshold, every commit that wrote into it durable and applied (before
+   * that, a record's commit may still come to reference it, and its bytes may not be written yet).
+   */
   private isGarbage(segment: Segment): boolean {
     return (
       segment.sequence !== this.active &&
       !this.retired.has(segment.sequence) &&
+      segment.lastLsn <= this.settledLsn() &&
       segment.totalBytes > 0 &&
       1 - segment.liveBytes / segment.totalBytes >= this.gcThreshold
     );
@@ -303,8 +325,9 @@ export class ValueLog {
       const segment = this.segments.get(sequence);
       this.retired.delete(sequence);
       if (segment === undefined || segment.liveBytes !== 0) continue;
-      this.segments.delete(sequence);
+      // Marked deleted first: a reader that meets it from now on reads its key again (SegmentGoneError).
       this.deleted.add(sequence);
+      this.segments.delete(sequence);
       await segment.handle?.close().catch(() => undefined);
       segment.handle = undefined;
       await this.fs.unlink(segment.path);
@@ -411,15 +434,15 @@ export class ValueLog {
    * Reserves the record's place and queues its write; returns the pointer at once. Called in LSN
    * order (from the group commit's submit step). The value is also put in the cache.
    */
-  append(key: Uint8Array, valueType: ValueType, value: Uint8Array, lsn: Lsn): ValueLogPointer {
+  append(key: Uint8Array, valueType: ValueType, value: Uint8Array, recordLsn: Lsn): ValueLogPointer {
     if (this.failure !== undefined) throw this.failedError();
-    const frame = encodeVlogRecordFrame({ key, valueType, value, lsn });
+    const frame = encodeVlogRecordFrame({ key, valueType, value, lsn: recordLsn });
     let segment = this.segments.get(this.active);
     if (
       segment === undefined ||
       (segment.endBytes + frame.length > this.options.segmentBytes && segment.totalBytes > 0)
     ) {
-      segment = this.startSegment(this.active + 1, lsn);
+      segment = this.startSegment(this.active + 1, recordLsn);
     }
     const pointer: ValueLogPointer = {
       segment: segment.sequence,
@@ -428,6 +451,7 @@ export class ValueLog {
     };
     segment.endBytes += frame.length;
     segment.totalBytes += frame.length;
+    segment.lastLsn = recordLsn;
     this.recordsAppended += 1;
     const pointerKey = cacheKeyOf(pointer);
     const stored: StoredValue = { valueType, value };
@@ -469,6 +493,7 @@ export class ValueLog {
       totalBytes: 0,
       liveBytes: 0,
       endBytes: VLOG_SEGMENT_HEADER_BYTES,
+      lastLsn: firstLsn,
     };
     this.segments.set(sequence, segment);
     this.active = sequence;
@@ -539,7 +564,14 @@ export class ValueLog {
     const where = { file, offsetBytes: pointer.offsetBytes, what: 'value-log record' };
     if (segment === undefined && this.deleted.has(pointer.segment)) throw new SegmentGoneError(file);
     if (segment === undefined) throw new CorruptionError('the value-log segment does not exist', where);
-    const bytes = await (await this.handleOf(segment)).read(pointer.offsetBytes, pointer.lengthBytes);
+    let bytes: Uint8Array;
+    try {
+      bytes = await (await this.handleOf(segment)).read(pointer.offsetBytes, pointer.lengthBytes);
+    } catch (error) {
+      // GC deleted the segment while this read waited (its handle closed under it): not corruption.
+      if (this.deleted.has(pointer.segment)) throw new SegmentGoneError(file);
+      throw error;
+    }
     if (bytes.length < pointer.lengthBytes) {
       throw new CorruptionError(
         `the record is missing: the segment ends at ${pointer.offsetBytes + bytes.length}`,
@@ -569,7 +601,15 @@ export class ValueLog {
   }
 
   private async handleOf(segment: Segment): Promise<FileHandle> {
-    if (segment.handle === undefined) segment.handle = await this.fs.open(segment.path);
+    if (this.deleted.has(segment.sequence)) throw new SegmentGoneError(segment.path);
+    if (segment.handle === undefined) {
+      const handle = await this.fs.open(segment.path);
+      if (this.deleted.has(segment.sequence)) {
+        await handle.close(); // deleted while this was opening: no descriptor may outlive the file
+        throw new SegmentGoneError(segment.path);
+      }
+      segment.handle = handle;
+    }
     return segment.handle;
   }
 
