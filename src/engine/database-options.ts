@@ -12,8 +12,8 @@ import {
   PAGE_SIZE_BYTES_DEFAULT,
 } from '../config/limits.js';
 import type { FileSystem } from '../io/file-system.js';
-import type { Durability } from '../storage/wal/group-commit.js';
 import { isValidVlogSegmentBytes, VLOG_SEGMENT_BYTES_DEFAULT } from '../storage/vlog/vlog-segment-format.js';
+import type { Durability } from '../storage/wal/group-commit.js';
 import { isValidWalSegmentBytes } from '../storage/wal/wal-segment-format.js';
 import { JubilantError } from '../util/errors.js';
 import type { Clock } from './clock.js';

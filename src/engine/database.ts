@@ -13,36 +13,34 @@
  * `fsync` commits with DISK_FULL (retryable) while reads go on; writing resumes when space returns.
  */
 
+import { VALUE_SIZE_BYTES_MAX } from '../config/limits.js';
 import type { FileSystem } from '../io/file-system.js';
 import { NodeFileSystem } from '../io/node-file-system.js';
-import { VALUE_SIZE_BYTES_MAX } from '../config/limits.js';
 import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
 import { type Btree, NOT_RESIDENT } from '../storage/btree/btree.js';
 import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
-import { type LeafEntry, makeLeafEntry } from '../storage/btree/node.js';
-import { inlineLeafEntryBytes } from '../storage/btree/node-format.js';
+import type { LeafEntry } from '../storage/btree/node.js';
 import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
-import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
-import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
 import {
   type SegmentRecord,
-  SegmentGoneError,
-  type StoredValue,
   ValueLog,
   type ValueLogSegmentStats,
   type ValueLogStats,
 } from '../storage/vlog/value-log.js';
+import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
+import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
 import { WalWriter } from '../storage/wal/wal-writer.js';
 import { assert } from '../util/assert.js';
 import { compareBytes, utf8 } from '../util/bytes.js';
-import { CorruptionError, JubilantError } from '../util/errors.js';
+import { JubilantError } from '../util/errors.js';
 import { type Lsn, lsn } from '../util/ids.js';
 import { AppliedWatermark } from './applied-watermark.js';
 import { CalibratedClock, type Clock, systemClock } from './clock.js';
 import { DatabaseLock } from './database-lock.js';
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from './database-options.js';
 import { KeyChains } from './key-chains.js';
+import { LargeValues } from './large-values.js';
 import { ensureCreated, entryOf, openStorage, valueLogPointers } from './storage-engine.js';
 import { decodeKey, decodeValue, encodeKey, encodeValue, isLive, type Value } from './value-codec.js';
 
@@ -101,6 +99,7 @@ export class Database {
   private store: PageStore;
   private tree: Btree;
   private readonly valueLog: ValueLog;
+  private readonly largeValues: LargeValues;
   private checkpointRunning: Promise<void> | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private walBytesSinceCheckpoint = 0;
@@ -128,9 +127,15 @@ export class Database {
     this.store = parts.store;
     this.tree = parts.tree;
     this.valueLog = parts.valueLog;
+    this.largeValues = new LargeValues(parts.valueLog, {
+      inlineValueThresholdBytes: parts.manifest.inlineValueThresholdBytes,
+      entryBytesMax: parts.tree.entryBytesMax,
+    });
     this.valueLog.settledLsn = () => {
+      // LSNs are bigints: Math.min does not take them.
       const durable = this.groupCommit.durableLsn;
-      return this.applied.lsn < durable ? this.applied.lsn : durable;
+      if (this.applied.lsn < durable) return this.applied.lsn;
+      return durable;
     };
     this.applied = new AppliedWatermark(lsn(parts.wal.nextLsn - 1n));
     this.dirtyReserveBytes = 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes);
@@ -250,7 +255,8 @@ export class Database {
     const cursor = this.tree.cursor({ ...range, reverse: options.reverse === true });
     while (returned < limit) {
       const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
-      const revisionMax = batch.reduce((max, entry) => (entry.revision > max ? entry.revision : max), lsn(0));
+      let revisionMax = lsn(0); // LSNs are bigints: no Math.max
+      for (const entry of batch) if (entry.revision > revisionMax) revisionMax = entry.revision;
       await this.waitDurable(revisionMax);
       const nowMs = this.clock.nowMs();
       for (const entry of batch) {
@@ -328,7 +334,7 @@ export class Database {
       const committedAtMs = this.clock.nowMs();
       let logged = mutations;
       const record = (recordLsn: Lsn) => {
-        logged = this.toLogged(mutations, recordLsn);
+        logged = this.largeValues.toLogged(mutations, recordLsn);
         return encodeWalRecord({
           lsn: recordLsn,
           body: { kind: 'commit', mutations: logged, committedAtMs },
@@ -415,43 +421,6 @@ export class Database {
       `a value of ${valueBytes} bytes is larger than the ${VALUE_SIZE_BYTES_MAX}-byte maximum`,
       opIndex === undefined ? {} : { opIndex },
     );
-  }
-
-  /** Whether a value stays in the leaf: at most the inline threshold, and the entry fits a quarter page. */
-  private isInline(keyBytes: number, valueBytes: number): boolean {
-    return (
-      valueBytes <= this.manifest.inlineValueThresholdBytes &&
-      inlineLeafEntryBytes(keyBytes, valueBytes) <= this.tree.entryBytesMax
-    );
-  }
-
-  private staysInline(mutation: WalMutation): boolean {
-    return (
-      mutation.kind !== 'upsert' ||
-      mutation.inlineValue === undefined ||
-      this.isInline(mutation.key.length, mutation.inlineValue.length)
-    );
-  }
-
-  /**
-   * The mutations as logged: values that do not stay inline are appended to the value log (with the
-   * commit's LSN) and replaced by their pointers. Runs inside the group commit's submit step, so the
-   * value log sees records in LSN order.
-   */
-  private toLogged(mutations: readonly WalMutation[], recordLsn: Lsn): readonly WalMutation[] {
-    if (mutations.every((mutation) => this.staysInline(mutation))) return mutations;
-    return mutations.map((mutation) => {
-      if (mutation.kind !== 'upsert' || this.staysInline(mutation)) return mutation;
-      const value = mutation.inlineValue as Uint8Array;
-      const pointer = this.valueLog.append(mutation.key, mutation.valueType, value, recordLsn);
-      return {
-        kind: 'upsert',
-        key: mutation.key,
-        valueType: mutation.valueType,
-        vlogPointer: pointer,
-        expiresAtMs: mutation.expiresAtMs,
-      };
-    });
   }
 
   /**
@@ -709,44 +678,23 @@ export class Database {
     return decodeValue(entry.valueType, entry.inlineValue);
   }
 
+  /**
+   * The entry with a value-log value read in as if inline; undefined when the key turned missing
+   * meanwhile (see LargeValues.resolve).
+   */
+  private resolved(entry: LeafEntry): Promise<LeafEntry | undefined> {
+    return this.largeValues.resolve(entry, async (key) => {
+      const again = await this.tree.get(key);
+      if (again !== undefined) await this.waitDurable(again.revision); // never a write a crash could undo
+      return again;
+    });
+  }
+
   /** A value-log value; undefined when the key changed to missing meanwhile (see `resolved`). */
   private async valueLogValueOf(entry: LeafEntry, nowMs: number): Promise<Value | undefined> {
     const resolved = await this.resolved(entry);
     if (resolved === undefined || !isLive(resolved, nowMs)) return undefined;
     return decodeValue(resolved.valueType, resolved.inlineValue as Uint8Array);
-  }
-
-  /**
-   * The entry with a value-log value read in as if inline (the tree's entry is left as it is). When GC
-   * deleted the segment meanwhile, the key was rewritten since this entry was read: read it again.
-   */
-  private async resolved(entry: LeafEntry): Promise<LeafEntry | undefined> {
-    if (entry.pointer === undefined || entry.tombstone) return entry;
-    let stored: StoredValue;
-    try {
-      stored = await this.valueLog.read(entry.pointer, entry.key, entry.revision);
-    } catch (error) {
-      if (!(error instanceof SegmentGoneError)) throw error;
-      const again = await this.tree.get(entry.key);
-      if (again === undefined) return undefined;
-      await this.waitDurable(again.revision); // as every read: never a write a crash could take back
-      return this.resolved(again);
-    }
-    if (stored.valueType !== entry.valueType) {
-      throw new CorruptionError(`the record holds a ${stored.valueType}, the leaf says ${entry.valueType}`, {
-        file: this.valueLog.directory,
-        what: 'value-log record',
-      });
-    }
-    return makeLeafEntry(
-      entry.key,
-      entry.valueType,
-      false,
-      stored.value,
-      undefined,
-      entry.expiresAtMs,
-      entry.revision,
-    );
   }
 
   private rangeOf(options: ScanOptions): KeyRange {

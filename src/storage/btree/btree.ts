@@ -14,13 +14,13 @@
 import { assert } from '../../util/assert.js';
 import { compareBytes } from '../../util/bytes.js';
 import { type Lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
+import { BtreeCursor } from './btree-cursor.js';
 import type { KeyRange } from './key-range.js';
 import type { BtreeNode, InternalNode, LeafEntry, LeafNode } from './node.js';
 import { leafEntryBytes, nodeEntryBytesMax, nodeUsableBytes } from './node-format.js';
 import { childIndexFor, leafLowerBound, lowerBound, removeLeafEntry, upsertLeafEntry } from './node-ops.js';
 import type { PageStore } from './page-store.js';
 import { type PathStep, Rebalancer } from './rebalance.js';
-import { BtreeCursor } from './btree-cursor.js';
 
 /** Thrown inside a synchronous attempt when it needs a node that is not in memory. */
 /** What `getResident` returns when the path to the key is not all in memory. */

@@ -55,9 +55,9 @@ import { INT64_VALUE_BYTES, VALUE_TYPE_CODES, valueTypeOfCode } from '../value-t
 import {
   type BtreeNode,
   type InternalNode,
+  internalNode,
   type LeafEntry,
   type LeafNode,
-  internalNode,
   leafNode,
   makeLeafEntry,
   type ValueLogPointer,

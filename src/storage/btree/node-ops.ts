@@ -6,8 +6,8 @@
 import { assert, verify, verifyEnabled } from '../../util/assert.js';
 import { compareBytes } from '../../util/bytes.js';
 import type { PageId } from '../../util/ids.js';
-import type { InternalNode, LeafEntry, LeafNode } from './node.js';
 import { KeyHeads, runHigh, runLow } from './key-heads.js';
+import type { InternalNode, LeafEntry, LeafNode } from './node.js';
 import { internalEntryBytes, leafEntryBytes } from './node-format.js';
 
 /** Index of the first entry whose key is >= `key` (entries.length when none is). */

@@ -13,13 +13,13 @@
  */
 import { join } from 'node:path';
 import type { FileSystem } from '../../io/file-system.js';
-import { chooseSuperblock, inactiveSlot } from '../../meta/superblock-choice.js';
 import {
   readSuperblockSlot,
   type Superblock,
   type SuperblockSlot,
   writeSuperblockSlot,
 } from '../../meta/superblock.js';
+import { chooseSuperblock, inactiveSlot } from '../../meta/superblock-choice.js';
 import { assert } from '../../util/assert.js';
 import { CorruptionError, JubilantError } from '../../util/errors.js';
 import { type Lsn, lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';

@@ -12,7 +12,6 @@
  */
 import { join } from 'node:path';
 import { type FileHandle, type FileSystem, isIoError } from '../../io/file-system.js';
-import { chooseSuperblock } from '../../meta/superblock-choice.js';
 import {
   readSuperblockSlot,
   SUPERBLOCK_FILES,
@@ -20,13 +19,14 @@ import {
   type SuperblockRead,
   type SuperblockSlot,
 } from '../../meta/superblock.js';
+import { chooseSuperblock } from '../../meta/superblock-choice.js';
 import { compareBytes, toHex } from '../../util/bytes.js';
 import { CorruptionError } from '../../util/errors.js';
 import { type Lsn, lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import { PageType } from '../pager/page-format.js';
 import { Pager } from '../pager/pager.js';
-import { decodeFreeListPage, type FreeListEntry } from './free-list-format.js';
 import { readVlogRecordFrame, vlogSegmentFileName } from '../vlog/vlog-segment-format.js';
+import { decodeFreeListPage, type FreeListEntry } from './free-list-format.js';
 import type { BtreeNode, InternalNode, LeafNode, ValueLogPointer } from './node.js';
 import { decodeNode, nodeUsableBytes } from './node-format.js';
 import { DATA_PAGES_FILE } from './page-store.js';

@@ -35,8 +35,9 @@ import { CorruptionError, JubilantError } from '../../util/errors.js';
 import { type Lsn, lsn } from '../../util/ids.js';
 
 const LSN_ZERO = lsn(0);
-import type { UnifiedCache } from '../cache/unified-cache.js';
+
 import type { ValueLogPointer } from '../btree/node.js';
+import type { UnifiedCache } from '../cache/unified-cache.js';
 import type { ValueType } from '../value-type.js';
 import {
   encodeVlogRecordFrame,
@@ -45,6 +46,7 @@ import {
   readVlogRecordFrame,
   readVlogSegmentHeader,
   VLOG_SEGMENT_HEADER_BYTES,
+  type VlogRecordRead,
   vlogSegmentFileName,
 } from './vlog-segment-format.js';
 
@@ -269,18 +271,9 @@ export class ValueLog {
     const handle = await this.handleOf(segment);
     let offset = VLOG_SEGMENT_HEADER_BYTES;
     while (offset < segment.endBytes) {
-      const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
-      if (lengthBytes.length < FRAME_LENGTH_BYTES) break;
-      const payloadBytes = new DataView(
-        lengthBytes.buffer,
-        lengthBytes.byteOffset,
-        FRAME_LENGTH_BYTES,
-      ).getUint32(0, true);
-      const frameBytes = payloadBytes + FRAME_OVERHEAD_BYTES;
-      const bytes = await handle.read(offset, Math.min(frameBytes, segment.endBytes - offset));
-      const read = readVlogRecordFrame(bytes, 0, { file: segment.path, offsetBytes: offset });
-      // An unreadable record can be no live one (open verified what the tree references): the rest of
-      // the segment is garbage left by a crash, and GC stops reading here.
+      const read = await readRecordAt(handle, segment, offset);
+      // GC reads only segments whose every commit settled, so all their records were written: an
+      // unreadable one is damage. GC stops here, and if a live record lies beyond, `retire` reports it.
       if (!read.ok) break;
       yield {
         pointer: { segment: sequence, offsetBytes: offset, lengthBytes: read.frameBytes },
@@ -410,18 +403,7 @@ export class ValueLog {
     const handle = await this.handleOf(segment);
     let offset = from;
     while (offset < segment.endBytes) {
-      const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
-      if (lengthBytes.length < FRAME_LENGTH_BYTES) break;
-      const payloadBytes = new DataView(
-        lengthBytes.buffer,
-        lengthBytes.byteOffset,
-        FRAME_LENGTH_BYTES,
-      ).getUint32(0, true);
-      const frameBytes = Math.min(payloadBytes + FRAME_OVERHEAD_BYTES, segment.endBytes - offset);
-      const read = readVlogRecordFrame(await handle.read(offset, frameBytes), 0, {
-        file: segment.path,
-        offsetBytes: offset,
-      });
+      const read = await readRecordAt(handle, segment, offset);
       if (!read.ok || read.record.lsn > committedLsn) break;
       offset += read.frameBytes;
     }
@@ -654,6 +636,18 @@ export class ValueLog {
       await handle?.close().catch(() => undefined);
     }
   }
+}
+
+/** The record frame at `offset`: its length first, then the frame (never past the segment's end). */
+async function readRecordAt(handle: FileHandle, segment: Segment, offset: number): Promise<VlogRecordRead> {
+  const lengthBytes = await handle.read(offset, FRAME_LENGTH_BYTES);
+  if (lengthBytes.length < FRAME_LENGTH_BYTES) return { ok: false, reason: 'record frame: truncated' };
+  const view = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, FRAME_LENGTH_BYTES);
+  const frameBytes = Math.min(view.getUint32(0, true) + FRAME_OVERHEAD_BYTES, segment.endBytes - offset);
+  return readVlogRecordFrame(await handle.read(offset, frameBytes), 0, {
+    file: segment.path,
+    offsetBytes: offset,
+  });
 }
 
 function cacheKeyOf(pointer: ValueLogPointer): string {
