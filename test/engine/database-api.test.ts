@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Clock } from '../../src/engine/clock.js';
 import { LOCK_FILE } from '../../src/engine/database-lock.js';
 import {
   Database,
@@ -15,9 +14,10 @@ import {
 } from '../../src/index.js';
 import { NodeFileSystem } from '../../src/io/node-file-system.js';
 import { readManifest } from '../../src/meta/manifest.js';
-import { validateImage } from '../../src/storage/btree/validate.js';
 import { SeededRandom, testSeed } from '../../src/util/random.js';
+import { closeAndValidate } from '../helpers/close-and-validate.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { TestClock } from '../helpers/test-clock.js';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -44,18 +44,6 @@ async function reopen(db: Database, options: DatabaseOptions = {}): Promise<Data
 }
 
 /** How every test ends: close, then the structural validator over the directory's image. */
-async function closeAndValidate(db: Database): Promise<void> {
-  await db.close();
-  const fs = new NodeFileSystem();
-  const manifest = await readManifest(fs, db.directory);
-  const report = await validateImage(fs, db.directory, {
-    pageSizeBytes: manifest.pageSizeBytes,
-    databaseUuid: manifest.databaseUuid,
-  });
-  expect(report.errors).toEqual([]);
-  expect(report.ok).toBe(true);
-}
-
 async function scanAll(
   db: Database,
   options: Parameters<Database['scan']>[0] = {},
@@ -95,21 +83,6 @@ async function expectRejectedUnchanged(
 }
 
 /** A clock the test moves by hand: "now" advances with the monotonic reading. */
-class FakeClock implements Clock {
-  wall = 1_700_000_000_000;
-  mono = 0;
-  wallMs(): number {
-    return this.wall;
-  }
-  monoMs(): number {
-    return this.mono;
-  }
-  advance(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
-  }
-}
-
 describe('values', () => {
   it('bytes values round-trip, the empty array included', async () => {
     const db = await openFresh();
@@ -495,7 +468,7 @@ describe('invalid input gets a typed error and changes nothing', () => {
 
 describe('TTL', () => {
   it('a key reads as missing, by get and by scan, once its ttlMs has passed', async () => {
-    const clock = new FakeClock();
+    const clock = new TestClock();
     const db = await openFresh({ clock });
     await db.set('short', 'v', { ttlMs: 1000 });
     await db.set('forever', 'v');
@@ -510,7 +483,7 @@ describe('TTL', () => {
   });
 
   it('a key reads as missing once its expiresAtMs has passed, and a past expiry is missing at once', async () => {
-    const clock = new FakeClock();
+    const clock = new TestClock();
     const db = await openFresh({ clock });
     await db.set('at', 'v', { expiresAtMs: clock.wall + 5000 });
     await db.set('past', 'v', { expiresAtMs: clock.wall - 1 });
@@ -523,7 +496,7 @@ describe('TTL', () => {
   });
 
   it('an expired key stays missing after reopen and can be set again', async () => {
-    const clock = new FakeClock();
+    const clock = new TestClock();
     const db = await openFresh({ clock });
     await db.set('k', 'old', { ttlMs: 100 });
     await db.set('later', 'v', { ttlMs: 10_000 });

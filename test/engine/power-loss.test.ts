@@ -5,6 +5,11 @@ import { Database, type DatabaseOptions } from '../../src/engine/database.js';
 import { SimFileSystem, SimulatedCrashError, type WriteEvent } from '../../src/io/sim-file-system.js';
 import { readManifest } from '../../src/meta/manifest.js';
 import { validateBothImages, validateImage } from '../../src/storage/btree/validate.js';
+import {
+  parseVlogSegmentFileName,
+  readVlogRecordFrame,
+  VLOG_SEGMENT_HEADER_BYTES,
+} from '../../src/storage/vlog/vlog-segment-format.js';
 import type { Durability } from '../../src/storage/wal/group-commit.js';
 import type { WalRecord } from '../../src/storage/wal/wal-record.js';
 import {
@@ -12,11 +17,6 @@ import {
   readWalBatch,
   WAL_SEGMENT_HEADER_BYTES,
 } from '../../src/storage/wal/wal-segment-format.js';
-import {
-  parseVlogSegmentFileName,
-  readVlogRecordFrame,
-  VLOG_SEGMENT_HEADER_BYTES,
-} from '../../src/storage/vlog/vlog-segment-format.js';
 import { isJubilantError } from '../../src/util/errors.js';
 import { SeededRandom, testSeed } from '../../src/util/random.js';
 import { attachCowChecker, type CowChecker } from '../helpers/cow-checker.js';

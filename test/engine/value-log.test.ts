@@ -14,6 +14,7 @@ import {
   VLOG_SEGMENT_HEADER_BYTES,
   vlogSegmentFileName,
 } from '../../src/storage/vlog/vlog-segment-format.js';
+import { closeAndValidate } from '../helpers/close-and-validate.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const MiB = 1024 * 1024;
@@ -30,17 +31,6 @@ function track(db: Database): Database {
 async function reopen(db: Database, options: DatabaseOptions = {}): Promise<Database> {
   await db.close();
   return track(await Database.open(db.directory, options));
-}
-
-async function closeAndValidate(db: Database): Promise<void> {
-  await db.close();
-  const fs = new NodeFileSystem();
-  const manifest = await readManifest(fs, db.directory);
-  const report = await validateImage(fs, db.directory, {
-    pageSizeBytes: manifest.pageSizeBytes,
-    databaseUuid: manifest.databaseUuid,
-  });
-  expect(report.errors).toEqual([]);
 }
 
 /** A value whose every byte depends on its key and position, so a mix-up cannot go unnoticed. */
@@ -148,8 +138,7 @@ describe('value log', () => {
       expect(size <= 64 * 1024 || size - VLOG_SEGMENT_HEADER_BYTES > 64 * 1024).toBe(true);
     }
     const reopened = await reopen(db, { vlogSegmentBytes: 64 * 1024 });
-    for (let i = 0; i < 20; i++)
-      expectSameBytes(await reopened.get(`k${i}`), patterned(10_000, i), '`k${i}`');
+    for (let i = 0; i < 20; i++) expectSameBytes(await reopened.get(`k${i}`), patterned(10_000, i), `k${i}`);
     expectSameBytes(await reopened.get('huge'), patterned(200_000, 99), 'huge');
     await closeAndValidate(reopened);
   });
@@ -242,7 +231,7 @@ describe('value log', () => {
   });
 
   it('open reports a referenced record that is gone, and changes nothing', async () => {
-    let db = await openFresh();
+    const db = await openFresh();
     await db.set('a', patterned(3000, 1));
     await db.set('b', patterned(3000, 2));
     await db.checkpoint();

@@ -1,8 +1,8 @@
 // Helpers for the lock manager tests: readable lock specs, event-loop stepping, promise tracking, and an
 // independent conflict model (bytewise with Buffer.compare, on the declared, not the canonical, sets).
 import { expect } from 'vitest';
-import type { KeyLock, LockRequest, RangeLock } from '../../src/lock/lock-request.js';
 import type { LockGrant, LockManager } from '../../src/lock/lock-manager.js';
+import type { KeyLock, LockRequest, RangeLock } from '../../src/lock/lock-request.js';
 import { bytesEqual, compareBytes, utf8 } from '../../src/util/bytes.js';
 
 export function S(key: string): KeyLock {

@@ -1,8 +1,8 @@
 // Proves against a model (fast-check) that over random schedules of acquire, release and abort no two holders conflict, no waiter is left waiting when it could proceed, and releasing everything lets every waiter through.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { KeyLock, LockRequest, RangeLock } from '../../src/lock/lock-request.js';
 import { type LockGrant, LockManager } from '../../src/lock/lock-manager.js';
+import type { KeyLock, LockRequest, RangeLock } from '../../src/lock/lock-request.js';
 import { testSeed } from '../../src/util/random.js';
 import { expectIdle, lockSetsConflict, turn } from './lock-test-helpers.js';
 

@@ -1,7 +1,7 @@
 // Proves that thousands of random overlapping transactions (keys and ranges) all finish without a timeout and that no two holders ever conflict at any grant.
 import { describe, expect, it } from 'vitest';
-import type { KeyLock, LockRequest, RangeLock } from '../../src/lock/lock-request.js';
 import { LockManager } from '../../src/lock/lock-manager.js';
+import type { KeyLock, LockRequest, RangeLock } from '../../src/lock/lock-request.js';
 import { prefixRange } from '../../src/storage/btree/key-range.js';
 import { utf8 } from '../../src/util/bytes.js';
 import { SeededRandom, testSeed } from '../../src/util/random.js';

@@ -3,27 +3,10 @@
 // tombstones (releasing their value-log bytes), drops tombstones both checkpoints are past, and spares a
 // key rewritten after it expired, also when the rewrite races the sweep.
 import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Clock } from '../../src/engine/clock.js';
 import { Database, type DatabaseOptions } from '../../src/index.js';
 import { utf8 } from '../../src/util/bytes.js';
 import { tempDir } from '../helpers/temp-dir.js';
-
-/** Wall and monotonic time moved separately, as a real clock can be. */
-class SplitClock implements Clock {
-  wall = 1_700_000_000_000;
-  mono = 5_000;
-  wallMs(): number {
-    return this.wall;
-  }
-  monoMs(): number {
-    return this.mono;
-  }
-  /** Time passes: both move. */
-  advance(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
-  }
-}
+import { TestClock } from '../helpers/test-clock.js';
 
 async function open(directory: string, options: DatabaseOptions): Promise<Database> {
   const db = await Database.open(directory, { ttlSweepIntervalMs: 0, vlogGcIntervalMs: 0, ...options });
@@ -33,7 +16,7 @@ async function open(directory: string, options: DatabaseOptions): Promise<Databa
 
 describe('TTL clock', () => {
   it('a wall clock moved forwards or backwards while running neither expires nor revives a key', async () => {
-    const clock = new SplitClock();
+    const clock = new TestClock();
     const db = await open(await tempDir('jubilant-ttl-'), { clock });
     await db.set('k', 'v', { ttlMs: 1000 });
     clock.wall += 3_600_000; // NTP jumps an hour ahead: "now" follows the monotonic clock
@@ -49,7 +32,7 @@ describe('TTL clock', () => {
   });
 
   it('a clock set back while the database was closed revives nothing, and keeps the remaining TTLs', async () => {
-    const clock = new SplitClock();
+    const clock = new TestClock();
     const directory = await tempDir('jubilant-ttl-');
     let db = await open(directory, { clock });
     await db.set('expired', 'v', { ttlMs: 100 });
@@ -70,7 +53,7 @@ describe('TTL clock', () => {
 
 describe('TTL sweeper', () => {
   it('turns expired keys into tombstones, releases their value-log bytes, and later drops the tombstones', async () => {
-    const clock = new SplitClock();
+    const clock = new TestClock();
     const db = await open(await tempDir('jubilant-ttl-'), { clock });
     for (let i = 0; i < 50; i++) await db.set(`short:${i}`, new Uint8Array(2000).fill(i), { ttlMs: 1000 });
     for (let i = 0; i < 50; i++) await db.set(`long:${i}`, `v${i}`, { ttlMs: 60_000 });
@@ -96,7 +79,7 @@ describe('TTL sweeper', () => {
   });
 
   it('spares a key rewritten after it expired, also when the rewrite races the sweep', async () => {
-    const clock = new SplitClock();
+    const clock = new TestClock();
     const db = await open(await tempDir('jubilant-ttl-'), { clock, ttlSweepBatchEntries: 8 });
     for (let i = 0; i < 200; i++) await db.set(`k${i}`, `old${i}`, { ttlMs: 100 });
     clock.advance(100);
@@ -119,7 +102,7 @@ describe('TTL sweeper', () => {
   });
 
   it('the background sweeper gets there on its own, in bounded steps', async () => {
-    const clock = new SplitClock();
+    const clock = new TestClock();
     const db = await open(await tempDir('jubilant-ttl-'), {
       clock,
       ttlSweepIntervalMs: 5,

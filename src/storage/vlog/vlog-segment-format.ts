@@ -14,9 +14,9 @@
  */
 import { VALUE_SIZE_BYTES_MAX } from '../../config/limits.js';
 import { assert } from '../../util/assert.js';
-import { bytesEqual, toHex } from '../../util/bytes.js';
 import { encodeFrame, FRAME_OVERHEAD_BYTES, readFrame, writeFrame } from '../../util/checksummed-frame.js';
 import { isJubilantError } from '../../util/errors.js';
+import { segmentIdentityProblem } from '../segment-identity.js';
 import {
   type DecodeContext,
   decodeValueLogRecord,
@@ -82,16 +82,8 @@ export function readVlogSegmentHeader(
     if (!isJubilantError(error, 'CORRUPTION')) throw error;
     return { ok: false, reason: `segment header: ${error.message}` };
   }
-  if (!bytesEqual(header.databaseUuid, expected.databaseUuid)) {
-    return { ok: false, reason: `segment header belongs to database ${toHex(header.databaseUuid)}` };
-  }
-  if (header.segmentSequence !== expected.segmentSequence) {
-    return {
-      ok: false,
-      reason: `segment header says sequence ${header.segmentSequence}, the file name ${expected.segmentSequence}`,
-    };
-  }
-  return { ok: true, header };
+  const problem = segmentIdentityProblem(header, expected);
+  return problem === undefined ? { ok: true, header } : { ok: false, reason: problem };
 }
 
 /** One record as its frame is written into a segment. */

@@ -25,11 +25,11 @@
  */
 import type { FileHandle } from '../../io/file-system.js';
 import { assert } from '../../util/assert.js';
-import { bytesEqual, toHex } from '../../util/bytes.js';
 import { FRAME_OVERHEAD_BYTES, frameSizeBytes, readFrame, writeFrame } from '../../util/checksummed-frame.js';
 import { crc32c } from '../../util/crc32c.js';
 import { isJubilantError } from '../../util/errors.js';
 import { LSN_MAX, type Lsn } from '../../util/ids.js';
+import { segmentIdentityProblem } from '../segment-identity.js';
 import {
   type DecodeContext,
   decodeWalBatchHeader,
@@ -169,15 +169,8 @@ export function readWalSegmentHeader(
     if (!isJubilantError(error, 'CORRUPTION')) throw error;
     return { ok: false, reason: `segment header: ${error.message}` };
   }
-  if (!bytesEqual(header.databaseUuid, expected.databaseUuid)) {
-    return { ok: false, reason: `segment header belongs to database ${toHex(header.databaseUuid)}` };
-  }
-  if (header.segmentSequence !== expected.segmentSequence) {
-    return {
-      ok: false,
-      reason: `segment header says sequence ${header.segmentSequence}, the file name ${expected.segmentSequence}`,
-    };
-  }
+  const identityProblem = segmentIdentityProblem(header, expected);
+  if (identityProblem !== undefined) return { ok: false, reason: identityProblem };
   if (header.formatMajor !== expected.formatMajor) {
     return { ok: false, reason: `segment header has format major ${header.formatMajor}` };
   }

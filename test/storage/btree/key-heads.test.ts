@@ -4,10 +4,10 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { lsn, pageId } from '../../../src/util/ids.js';
-import { testSeed } from '../../../src/util/random.js';
 import { internalNode, leafNode, makeLeafEntry } from '../../../src/storage/btree/node.js';
 import { childIndexFor, leafLowerBound } from '../../../src/storage/btree/node-ops.js';
+import { lsn, pageId } from '../../../src/util/ids.js';
+import { testSeed } from '../../../src/util/random.js';
 
 /** Bytes from a tiny alphabet with zeros, so keys share prefixes and tie on heads often. */
 const keyArb = fc.oneof(

@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { SimFileSystem } from '../../../src/io/sim-file-system.js';
 import { FORMAT_MAJOR } from '../../../src/meta/manifest.js';
-import { recoverWal, type WalRecoveryResult } from '../../../src/storage/wal/wal-recovery.js';
 import { encodeWalRecord, type WalRecord } from '../../../src/storage/wal/wal-record.js';
+import { recoverWal, type WalRecoveryResult } from '../../../src/storage/wal/wal-recovery.js';
 import {
   encodeWalBatch,
   encodeWalSegmentHeaderBlock,

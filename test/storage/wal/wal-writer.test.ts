@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { IoError, isIoError } from '../../../src/io/file-system.js';
 import type { SimFileSystem } from '../../../src/io/sim-file-system.js';
+import { decodeWalRecord } from '../../../src/storage/wal/wal-record.js';
 import { WAL_SEGMENT_HEADER_BYTES } from '../../../src/storage/wal/wal-segment-format.js';
 import type { WalWriter } from '../../../src/storage/wal/wal-writer.js';
-import { decodeWalRecord } from '../../../src/storage/wal/wal-record.js';
 import { lsn } from '../../../src/util/ids.js';
 import { SeededRandom, testSeed } from '../../../src/util/random.js';
 import {
