@@ -18,21 +18,16 @@ import type { FileSystem } from '../io/file-system.js';
 import { NodeFileSystem } from '../io/node-file-system.js';
 import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
 import { type Btree, NOT_RESIDENT } from '../storage/btree/btree.js';
-import { type KeyRange, prefixRange } from '../storage/btree/key-range.js';
+import type { KeyRange } from '../storage/btree/key-range.js';
 import type { LeafEntry } from '../storage/btree/node.js';
 import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
-import {
-  type SegmentRecord,
-  ValueLog,
-  type ValueLogSegmentStats,
-  type ValueLogStats,
-} from '../storage/vlog/value-log.js';
+import { type SegmentRecord, ValueLog, type ValueLogSegmentStats } from '../storage/vlog/value-log.js';
 import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
 import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
 import { WalWriter } from '../storage/wal/wal-writer.js';
 import { assert } from '../util/assert.js';
-import { compareBytes, utf8 } from '../util/bytes.js';
+import { compareBytes } from '../util/bytes.js';
 import { JubilantError } from '../util/errors.js';
 import { type Lsn, lsn } from '../util/ids.js';
 import { AppliedWatermark } from './applied-watermark.js';
@@ -41,44 +36,16 @@ import { DatabaseLock } from './database-lock.js';
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from './database-options.js';
 import { KeyChains } from './key-chains.js';
 import { LargeValues } from './large-values.js';
+import { scanRange } from './scan-range.js';
 import { ensureCreated, entryOf, openStorage, valueLogPointers } from './storage-engine.js';
 import { decodeKey, decodeValue, encodeKey, encodeValue, isLive, type Value } from './value-codec.js';
 
 export type { DatabaseOptions } from './database-options.js';
+export type { DatabaseParts, DatabaseStats, ScanOptions, SetOptions } from './database-types.js';
+
+import type { DatabaseParts, DatabaseStats, ScanOptions, SetOptions } from './database-types.js';
+
 export type { Value } from './value-codec.js';
-
-export interface SetOptions {
-  /** Expire this many milliseconds after the commit. */
-  readonly ttlMs?: number;
-  /** Expire at this absolute wall-clock Unix millisecond. At most one of the two. */
-  readonly expiresAtMs?: number;
-  readonly durability?: Durability;
-}
-
-export interface ScanOptions {
-  readonly start?: string;
-  /** Exclusive. */
-  readonly end?: string;
-  readonly prefix?: string;
-  readonly limit?: number;
-  readonly reverse?: boolean;
-}
-
-export interface DatabaseStats {
-  readonly lsn: {
-    readonly next: Lsn;
-    readonly durable: Lsn;
-    readonly applied: Lsn;
-    readonly checkpoint: Lsn;
-  };
-  readonly cache: ReturnType<UnifiedCache['stats']> & { readonly accountedBytes: number };
-  readonly wal: { readonly segments: number; readonly batches: number; readonly records: number };
-  readonly tree: { readonly pageCount: number; readonly dirtyPages: number; readonly dirtyBytes: number };
-  readonly commits: number;
-  readonly checkpoints: number;
-  readonly valueLog: ValueLogStats;
-  readonly readOnly: string | undefined;
-}
 
 const SCAN_BATCH_ENTRIES = 256;
 /** One settled promise for every read of a missing key. */
@@ -245,7 +212,7 @@ export class Database {
    */
   async *scan(options: ScanOptions = {}): AsyncGenerator<{ key: string; value: Value }> {
     this.checkOpen();
-    const range = this.rangeOf(options);
+    const range = scanRange(options);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     if (options.limit !== undefined && (!Number.isSafeInteger(options.limit) || options.limit < 0)) {
       throw new JubilantError('INVALID_ARGUMENT', 'a scan limit must be a non-negative integer');
@@ -697,19 +664,6 @@ export class Database {
     return decodeValue(resolved.valueType, resolved.inlineValue as Uint8Array);
   }
 
-  private rangeOf(options: ScanOptions): KeyRange {
-    if (options.prefix !== undefined) {
-      if (options.start !== undefined || options.end !== undefined) {
-        throw new JubilantError('INVALID_ARGUMENT', 'a scan takes a prefix or a range, not both');
-      }
-      return prefixRange(boundBytes(options.prefix, 'prefix'));
-    }
-    return {
-      ...(options.start === undefined ? {} : { start: boundBytes(options.start, 'start') }),
-      ...(options.end === undefined ? {} : { end: boundBytes(options.end, 'end') }),
-    };
-  }
-
   protected checkOpen(): void {
     if (this.closing) throw new JubilantError('CLOSED', 'the database is closed');
   }
@@ -741,25 +695,4 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((onResolve) => (resolve = onResolve));
   return { promise, resolve };
-}
-
-/** A scan bound as UTF-8 bytes; a lone surrogate would silently become U+FFFD, so it is refused. */
-function boundBytes(bound: unknown, name: string): Uint8Array {
-  if (typeof bound !== 'string') throw new JubilantError('INVALID_ARGUMENT', `scan ${name} must be a string`);
-  if (!bound.isWellFormed()) throw new JubilantError('INVALID_UTF8', `scan ${name} has a lone surrogate`);
-  return utf8(bound);
-}
-
-export interface DatabaseParts {
-  readonly directory: string;
-  readonly fs: FileSystem;
-  readonly options: ResolvedOptions;
-  readonly lock: DatabaseLock;
-  readonly manifest: Manifest;
-  readonly cache: UnifiedCache;
-  readonly clock: CalibratedClock;
-  readonly wal: WalWriter;
-  readonly store: PageStore;
-  readonly tree: Btree;
-  readonly valueLog: ValueLog;
 }
