@@ -15,10 +15,11 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { arch, cpus, platform, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { flagChecks, machineLine } from '../common/cli.mjs';
 
 const MiB = 1024 * 1024;
 const PAGE_SIZE_BYTES = 16384;
@@ -42,6 +43,8 @@ const USAGE = `usage: node btree/btree-bench.mjs [flags]
   --cold-cache-mib N  node cache after reopening, for the cache-miss lookups (default 8)
   --cold-lookups N    cache-miss lookups to time (default: min(keys, 20000))
   --seed N            seed of the random insert order, lookups and scan starts (default 1)`;
+
+const { fail, positiveInteger } = flagChecks('btree-bench', USAGE);
 
 // ---------------------------------------------------------------------------------------------------
 // Setup: flags and the built engine.
@@ -79,17 +82,6 @@ function parseFlags() {
     ),
     seed: positiveInteger(values.seed, '--seed'),
   };
-}
-
-function positiveInteger(text, flag) {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) fail(`${flag} takes a positive integer, not '${text}'`);
-  return value;
-}
-
-function fail(message) {
-  console.error(`btree-bench: ${message}\n${USAGE}`);
-  process.exit(2);
 }
 
 /** Imports the compiled engine from dist/, which `npm run build` at the repository root produces. */
@@ -423,13 +415,12 @@ function formatTable(rows) {
 }
 
 function printHeader(engine, flags, directory) {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log('bench/btree: jubilant-db B+Tree (src/storage/btree) on the real file system');
   console.log(
     `  workload   ${formatCount(flags.keyCount)} keys 'key:%08d' (12 B), ${VALUE_BYTES} B inline values; ` +
       'sequential-order and random-order builds',
   );
-  console.log(`  node       ${process.version}, ${platform()} ${arch()}, ${cpus().length} x ${cpu}`);
+  console.log(`  node       ${machineLine()}`);
   console.log(`  page size  ${PAGE_SIZE_BYTES} B`);
   console.log(
     `  cache      ${flags.cacheMib} MiB (builds, hot reads), ${flags.coldCacheMib} MiB (cold lookups)`,

@@ -12,11 +12,12 @@
  * quick run `npm run engine -- --quick`. `--help` lists the flags.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
-import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fileSystemName, flagChecks, machineLine } from '../common/cli.mjs';
 import { ENGINE_NAMES, jubilantEngine, lmdbEngine, RANGE_SCAN_KEYS, sqliteEngine } from './engines.mjs';
 import { formatCount, formatSeconds, formatTable } from './measure.mjs';
 import { BATCH_ROWS, readPhases, residentMemory, writePhases } from './phases.mjs';
@@ -40,6 +41,8 @@ const USAGE = `usage: node --expose-gc engine/engine-bench.mjs [flags]
   --dir PATH           parent of the temporary directory (default ${tmpdir()})
   --seed N             seed of values, load order and read keys (default 1)
   --quick              small counts and 1 s phases, for a smoke run`;
+
+const { fail, positiveNumber, positiveInteger } = flagChecks('engine-bench', USAGE);
 
 // ---------------------------------------------------------------------------------------------------
 // Flags and header.
@@ -84,41 +87,13 @@ function parseFlags() {
   };
 }
 
-function positiveNumber(text, flag) {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) fail(`${flag} takes a positive number, not '${text}'`);
-  return value;
-}
-
-function positiveInteger(text, flag) {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) fail(`${flag} takes a positive integer, not '${text}'`);
-  return value;
-}
-
-function fail(message) {
-  console.error(`engine-bench: ${message}\n${USAGE}`);
-  process.exit(2);
-}
-
-const FS_TYPES = new Map([
-  [0xef53, 'ext4'],
-  [0x58465342, 'xfs'],
-  [0x9123683e, 'btrfs'],
-  [0x01021994, 'tmpfs (fsync is a no-op: not a disk measurement)'],
-  [0x794c7630, 'overlayfs'],
-  [0x2fc12fc1, 'zfs'],
-]);
-
 function packageVersion(name) {
   const path = new URL(`../node_modules/${name}/package.json`, import.meta.url);
   return JSON.parse(readFileSync(fileURLToPath(path), 'utf8')).version;
 }
 
 async function printHeader(flags, root, references) {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const type = (await statfs(root)).type;
-  const fsName = FS_TYPES.get(type) ?? `type 0x${type.toString(16)}`;
+  const fsName = await fileSystemName(root);
   const versions = [`jubilant-db (../dist)`];
   if (references.lmdb !== undefined) versions.push(`lmdb-js ${packageVersion('lmdb')}`);
   if (references.BetterSqlite3 !== undefined) {
@@ -145,10 +120,7 @@ async function printHeader(flags, root, references) {
       `cache; cache miss: reopened with ${flags.missCacheBytes / MiB} MiB (OS page cache not dropped)`,
   );
   console.log(`  engines    ${versions.join(', ')}`);
-  console.log(
-    `  node       ${process.version}, ${platform()} ${arch()}, ${cpus().length} x ${cpu}, ` +
-      `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
-  );
+  console.log(`  node       ${machineLine()}`);
   console.log(`  directory  ${root} on ${fsName} (removed at the end)`);
   console.log(`  seed       ${flags.seed}`);
   console.log('');

@@ -13,10 +13,11 @@
  * Run: `npm run build` at the repository root, then `cd bench && npm run txn`; `--help` lists the flags.
  */
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
-import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fileSystemName, flagChecks, machineLine } from '../common/cli.mjs';
 import { formatCount, formatMicros, formatSeconds, Latencies, progress } from '../engine/measure.mjs';
 import { loadDist } from '../engine/workload.mjs';
 import { incrementAll, keyChooser, keyOf, OWN_KEYS_PER_WRITER } from './workload.mjs';
@@ -30,6 +31,8 @@ const USAGE = `usage: node txn/txn-bench.mjs [flags]
   --lock-timeout-ms N  lock wait bound; a longer wait aborts with LOCK_TIMEOUT (default 1000)
   --dir PATH           parent of the temporary directory (default ${tmpdir()})
   --seed N             seed of the key choice (default 1)`;
+
+const { fail, positiveNumber, positiveInteger } = flagChecks('txn-bench', USAGE);
 
 const KEYS_PER_TXN = [1, 4, 16];
 const TARGET_RATIO = 0.5;
@@ -73,36 +76,8 @@ function parseFlags() {
   return flags;
 }
 
-function positiveNumber(text, flag) {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) fail(`${flag} takes a positive number, not '${text}'`);
-  return value;
-}
-
-function positiveInteger(text, flag) {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) fail(`${flag} takes a positive integer, not '${text}'`);
-  return value;
-}
-
-function fail(message) {
-  console.error(`txn-bench: ${message}\n${USAGE}`);
-  process.exit(2);
-}
-
-const FS_TYPES = new Map([
-  [0xef53, 'ext4'],
-  [0x58465342, 'xfs'],
-  [0x9123683e, 'btrfs'],
-  [0x01021994, 'tmpfs (fsync is a no-op: not a disk measurement)'],
-  [0x794c7630, 'overlayfs'],
-  [0x2fc12fc1, 'zfs'],
-]);
-
 async function printHeader(flags, root) {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const type = (await statfs(root)).type;
-  const fsName = FS_TYPES.get(type) ?? `type 0x${type.toString(16)}`;
+  const fsName = await fileSystemName(root);
   console.log('bench/txn: jubilant-db durable multi-key transactions (strict 2PL, one WAL unit per commit)');
   console.log(
     `  workload   ${flags.writers} writers, each awaiting its own transaction before the next; ` +
@@ -121,10 +96,7 @@ async function printHeader(flags, root) {
     `  aborts     lock timeout ${flags.lockTimeoutMs} ms (LOCK_TIMEOUT); an aborted transaction is ` +
       'counted and not retried; p50/p99 are of committed transactions',
   );
-  console.log(
-    `  node       ${process.version}, ${platform()} ${arch()}, ${cpus().length} x ${cpu}, ` +
-      `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
-  );
+  console.log(`  node       ${machineLine()}`);
   console.log(`  directory  ${root} on ${fsName} (removed at the end)`);
   console.log(`  seed       ${flags.seed}`);
   console.log('');
