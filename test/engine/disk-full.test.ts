@@ -1,14 +1,12 @@
 // Proves that ENOSPC from a WAL batch write gives the batch's fsync commits a retryable DISK_FULL and nothing else: reads go on, rejected values never appear, relaxed commits already accepted stay and become durable, and writing resumes once space returns, without a restart (TESTING.md #8).
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Database, type DatabaseOptions } from '../../src/engine/database.js';
+import type { Database, DatabaseOptions } from '../../src/engine/database.js';
 import { SimFileSystem } from '../../src/io/sim-file-system.js';
 import { readManifest } from '../../src/meta/manifest.js';
 import { validateBothImages, validateImage } from '../../src/storage/btree/validate.js';
 import { isJubilantError } from '../../src/util/errors.js';
 import { testSeed } from '../../src/util/random.js';
-import { attachCowChecker, type CowChecker } from '../helpers/cow-checker.js';
-import { attachWriteAheadChecker, type WriteAheadChecker } from '../helpers/write-ahead-checker.js';
+import { type CheckedDatabase, expectCheckersClean, openChecked } from '../helpers/checked-open.js';
 
 const DIR = '/db';
 const PAGE_SIZE_BYTES = 4096;
@@ -24,25 +22,10 @@ const RETRY_WAIT_MS = 200;
 
 type State = Record<string, string>;
 
-interface Opened {
-  readonly db: Database;
-  readonly cow: CowChecker;
-  readonly writeAhead: WriteAheadChecker;
-}
+type Opened = CheckedDatabase;
 
-async function open(fs: SimFileSystem, options: DatabaseOptions = {}): Promise<Opened> {
-  // A power cut left LOCK with our own (live) pid: remove it as a new boot would.
-  if (await fs.exists(join(DIR, 'LOCK'))) await fs.unlink(join(DIR, 'LOCK'));
-  const cow = attachCowChecker(fs, DIR, { pageSizeBytes: PAGE_SIZE_BYTES });
-  const writeAhead = attachWriteAheadChecker(fs, DIR, { pageSizeBytes: PAGE_SIZE_BYTES });
-  const db = await Database.open(DIR, { ...OPTIONS, ...options, fs });
-  writeAhead.setDurableLsn(() => db.stats().lsn.durable);
-  return { db, cow, writeAhead };
-}
-
-function expectCheckersClean(opened: Opened): void {
-  expect(opened.cow.messages).toEqual([]);
-  expect(opened.writeAhead.messages).toEqual([]);
+function open(fs: SimFileSystem, options: DatabaseOptions = {}): Promise<Opened> {
+  return openChecked(fs, DIR, { ...OPTIONS, ...options, pageSizeBytes: PAGE_SIZE_BYTES });
 }
 
 async function readState(db: Database): Promise<State> {

@@ -1,15 +1,13 @@
 // Proves that a failed fdatasync (of the WAL or of a checkpoint) is never acknowledged nor retried, turns the database read-only serving only durable data, and that a reopen recovers every acknowledged commit (TESTING.md #6).
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Database, type DatabaseOptions } from '../../src/engine/database.js';
+import type { Database, DatabaseOptions } from '../../src/engine/database.js';
 import type { IoCallRecord } from '../../src/io/sim-file-system.js';
 import { SimFileSystem } from '../../src/io/sim-file-system.js';
 import { readManifest } from '../../src/meta/manifest.js';
 import { validateBothImages, validateImage } from '../../src/storage/btree/validate.js';
 import { isJubilantError } from '../../src/util/errors.js';
 import { testSeed } from '../../src/util/random.js';
-import { attachCowChecker, type CowChecker } from '../helpers/cow-checker.js';
-import { attachWriteAheadChecker, type WriteAheadChecker } from '../helpers/write-ahead-checker.js';
+import { type CheckedDatabase, expectCheckersClean, openChecked } from '../helpers/checked-open.js';
 
 const DIR = '/db';
 const PAGE_SIZE_BYTES = 4096;
@@ -30,25 +28,10 @@ type State = Record<string, string>;
 /** Calls that change a file (reads and opens by the read-only reload are fine). */
 const MUTATING_KINDS: readonly string[] = ['write', 'append', 'datasync', 'sync', 'truncate'];
 
-interface Opened {
-  readonly db: Database;
-  readonly checkers: { cow: CowChecker; writeAhead: WriteAheadChecker };
-}
+type Opened = CheckedDatabase;
 
-/** Opens on `fs` with the copy-on-write and write-ahead checkers watching every data.pages write. */
-async function open(fs: SimFileSystem, options: DatabaseOptions = {}): Promise<Opened> {
-  // A crashed "process" left its LOCK with our own (live) pid: remove it as a new boot would.
-  if (await fs.exists(join(DIR, 'LOCK'))) await fs.unlink(join(DIR, 'LOCK'));
-  const cow = attachCowChecker(fs, DIR, { pageSizeBytes: PAGE_SIZE_BYTES });
-  const writeAhead = attachWriteAheadChecker(fs, DIR, { pageSizeBytes: PAGE_SIZE_BYTES });
-  const db = await Database.open(DIR, { ...OPTIONS, ...options, fs });
-  writeAhead.setDurableLsn(() => db.stats().lsn.durable);
-  return { db, checkers: { cow, writeAhead } };
-}
-
-function expectCheckersClean(opened: Opened): void {
-  expect(opened.checkers.cow.messages).toEqual([]);
-  expect(opened.checkers.writeAhead.messages).toEqual([]);
+function open(fs: SimFileSystem, options: DatabaseOptions = {}): Promise<Opened> {
+  return openChecked(fs, DIR, { ...OPTIONS, ...options, pageSizeBytes: PAGE_SIZE_BYTES });
 }
 
 /**
