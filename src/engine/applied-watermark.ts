@@ -20,6 +20,10 @@ export class AppliedWatermark {
 
   mark(applied: Lsn): void {
     assert(applied > this.watermark && !this.ahead.has(applied), `LSN ${applied} applied twice`);
+    if (this.ahead.size === 0 && applied === this.watermark + 1n) {
+      this.watermark = applied; // in order, the common case: no set to go through
+      return;
+    }
     this.ahead.add(applied);
     while (this.ahead.delete(this.watermark + 1n)) this.watermark = lsn(this.watermark + 1n);
   }

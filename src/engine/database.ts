@@ -24,7 +24,7 @@ import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { type SegmentRecord, ValueLog, type ValueLogSegmentStats } from '../storage/vlog/value-log.js';
 import { type Durability, GroupCommit } from '../storage/wal/group-commit.js';
-import { encodeWalRecord, type WalMutation } from '../storage/wal/wal-record.js';
+import type { WalMutation } from '../storage/wal/wal-record.js';
 import { WalWriter } from '../storage/wal/wal-writer.js';
 import { assert } from '../util/assert.js';
 import { compareBytes } from '../util/bytes.js';
@@ -32,12 +32,13 @@ import { JubilantError } from '../util/errors.js';
 import { type Lsn, lsn } from '../util/ids.js';
 import { AppliedWatermark } from './applied-watermark.js';
 import { CalibratedClock, type Clock, systemClock } from './clock.js';
+import { CommitPipeline, type Releasable } from './commit-pipeline.js';
 import { DatabaseLock } from './database-lock.js';
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from './database-options.js';
 import { KeyChains } from './key-chains.js';
 import { LargeValues } from './large-values.js';
 import { scanRange } from './scan-range.js';
-import { ensureCreated, entryOf, openStorage, valueLogPointers } from './storage-engine.js';
+import { ensureCreated, openStorage, valueLogPointers } from './storage-engine.js';
 import { decodeKey, decodeValue, encodeKey, encodeValue, isLive, type Value } from './value-codec.js';
 
 export type { DatabaseOptions } from './database-options.js';
@@ -69,17 +70,13 @@ export class Database {
   private readonly largeValues: LargeValues;
   private checkpointRunning: Promise<void> | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private walBytesSinceCheckpoint = 0;
+  /** `pipeline.loggedBytes` when the last checkpoint began. */
+  private loggedBytesAtCheckpoint = 0;
   private readOnlyReason: Error | undefined;
   private closing = false;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private commits = 0;
   private checkpoints = 0;
-  /** Bytes of dirty pages that admitted, not yet applied commits may still create. */
-  private dirtyReservedBytes = 0;
-  /** What one commit may dirty: a leaf and, at worst, a split's new sibling and parent. */
-  private readonly dirtyReserveBytes: number;
-  private reservationsReleased = deferred();
+  private readonly pipeline: CommitPipeline;
 
   /** Internal: use `Database.open`, which recovers the directory and builds the parts. */
   constructor(parts: DatabaseParts) {
@@ -105,13 +102,32 @@ export class Database {
       return durable;
     };
     this.applied = new AppliedWatermark(lsn(parts.wal.nextLsn - 1n));
-    this.dirtyReserveBytes = 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes);
     this.groupCommit = new GroupCommit(parts.wal, {
       maxLatencyMs: this.options.groupCommitMaxLatencyMs,
       batchBytesMax: this.options.groupCommitBatchBytesMax,
       retryDelayMs: this.options.diskFullRetryDelayMs,
       onFailure: (error) => this.enterReadOnly(error),
       beforeWrite: () => this.valueLog.flush(),
+    });
+    this.pipeline = new CommitPipeline({
+      host: {
+        tree: () => this.tree,
+        dirtyBytes: () => this.store.dirtyBytes,
+        checkNotReadOnly: () => this.checkNotReadOnly(),
+        afterCommit: () => this.afterCommit(),
+        checkpointForRoom: () => {
+          this.triggerCheckpoint();
+          return this.checkpointRunning;
+        },
+        nowMs: () => this.clock.nowMs(),
+      },
+      groupCommit: this.groupCommit,
+      applied: this.applied,
+      largeValues: this.largeValues,
+      valueLog: this.valueLog,
+      stallBytes: this.cache.budgetBytes * this.options.dirtyShareStall,
+      budgetBytes: this.cache.budgetBytes,
+      reserveBytes: 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes),
     });
     if (this.options.checkpointIntervalMs > 0) {
       this.checkpointTimer = setInterval(() => this.triggerCheckpoint(), this.options.checkpointIntervalMs);
@@ -274,65 +290,14 @@ export class Database {
     return resolved;
   }
 
-  /** Logs and applies one commit; resolves with its LSN once it is acknowledged. */
+  /** Logs and applies one commit after earlier commits on its keys; resolves with its LSN. */
   private async commit(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
     const release = await this.keyChains.acquire(mutations.map((mutation) => mutation.key));
     try {
-      // The database may have begun closing meanwhile: close() waits for commits already accepted.
-      this.checkNotReadOnly();
-      return await this.admitted(() => this.logAndApply(mutations, durability));
+      return await this.pipeline.commit(mutations, durability);
     } finally {
       release();
     }
-  }
-
-  /** Runs a commit inside the dirty-page budget (see admitWrite). */
-  private async admitted<T>(work: () => Promise<T>): Promise<T> {
-    await this.admitWrite();
-    try {
-      return await work();
-    } finally {
-      this.releaseReservation();
-    }
-  }
-
-  private async logAndApply(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
-    {
-      const committedAtMs = this.clock.nowMs();
-      let logged = mutations;
-      const record = (recordLsn: Lsn) => {
-        logged = this.largeValues.toLogged(mutations, recordLsn);
-        return encodeWalRecord({
-          lsn: recordLsn,
-          body: { kind: 'commit', mutations: logged, committedAtMs },
-        });
-      };
-      const submitted = this.groupCommit.submit(record, durability);
-      this.walBytesSinceCheckpoint += mutations.reduce((sum, m) => sum + m.key.length + 64, 0);
-      if (durability === 'fsync') {
-        try {
-          await submitted.durable;
-        } catch (error) {
-          this.applied.mark(submitted.lsn); // voided (DISK_FULL) or lost (READ_ONLY): nothing to apply
-          throw error;
-        }
-      }
-      await this.apply(logged, submitted.lsn);
-      this.commits += 1;
-      this.afterCommit();
-      return submitted.lsn;
-    }
-  }
-
-  private async apply(mutations: readonly WalMutation[], commitLsn: Lsn): Promise<void> {
-    for (const mutation of mutations) {
-      const replaced = await this.tree.put(entryOf(mutation, commitLsn));
-      if (replaced?.pointer !== undefined) this.valueLog.released(replaced.pointer);
-      if (mutation.kind === 'upsert' && mutation.vlogPointer !== undefined) {
-        this.valueLog.referenced(mutation.vlogPointer);
-      }
-    }
-    this.applied.mark(commitLsn);
   }
 
   protected expiryOf(options: SetOptions): number {
@@ -394,11 +359,13 @@ export class Database {
    * Logs and applies one commit whose keys the caller has locked exclusively (strict 2PL): no per-key
    * ordering is added here. Resolves with the LSN once the commit is acknowledged.
    */
-  async commitMutations(mutations: readonly WalMutation[], durability: Durability): Promise<Lsn> {
-    // The caller's transaction was tracked (`track`) before close began, so close waits for it.
-    this.checkNotReadOnly();
-    const durabilityChecked = this.durabilityOf(durability);
-    return this.track(this.admitted(() => this.logAndApply(mutations, durabilityChecked)));
+  commitMutations(
+    mutations: readonly WalMutation[],
+    durability: Durability,
+    grant?: Releasable,
+  ): Promise<Lsn> {
+    // close() waits for every commit the pipeline has in flight.
+    return this.pipeline.commit(mutations, durability, grant);
   }
 
   // --- primitives for value-log GC (src/txn/vlog-gc.ts), which holds the key locks ----------------
@@ -426,7 +393,7 @@ export class Database {
   async removeTombstone(key: Uint8Array, revision: Lsn): Promise<boolean> {
     this.checkNotReadOnly();
     return this.track(
-      this.admitted(async () => {
+      this.pipeline.admitted(async () => {
         const entry = await this.tree.get(key);
         if (entry === undefined || !entry.tombstone || entry.revision !== revision) return false;
         return this.tree.remove(key, revision);
@@ -505,7 +472,7 @@ export class Database {
 
   private async checkpointOnce(): Promise<void> {
     const store = this.store;
-    const bytesBefore = this.walBytesSinceCheckpoint;
+    const loggedBytesBefore = this.pipeline.loggedBytes;
     try {
       await store.checkpoint(() => this.applied.lsn, {
         beforePageWrites: (pageLsnMax) => this.groupCommit.waitDurable(pageLsnMax),
@@ -516,7 +483,7 @@ export class Database {
       throw error;
     }
     this.checkpoints += 1;
-    this.walBytesSinceCheckpoint = Math.max(0, this.walBytesSinceCheckpoint - bytesBefore);
+    this.loggedBytesAtCheckpoint = loggedBytesBefore;
     await this.wal.releaseSegmentsBelow(lsn(store.durableCheckpointLsnMin + 1n));
     await this.valueLog.deleteRetired(store.durableCheckpointLsnMin);
   }
@@ -531,41 +498,10 @@ export class Database {
     const dirtyShare = this.store.dirtyBytes / this.cache.budgetBytes;
     if (
       dirtyShare >= this.options.dirtyShareMax ||
-      this.walBytesSinceCheckpoint >= this.options.checkpointWalBytes
+      this.pipeline.loggedBytes - this.loggedBytesAtCheckpoint >= this.options.checkpointWalBytes
     ) {
       this.triggerCheckpoint();
     }
-  }
-
-  /**
-   * Backpressure: a commit may dirty pages only within the cache's budget. Each admitted commit
-   * reserves what its apply may dirty (`dirtyReserveBytes`) until it is applied, so commits admitted
-   * together cannot overshoot; when dirty plus reserved bytes reach the stall share, new commits wait
-   * for a checkpoint (which turns dirty pages clean and evictable) or for reservations to be released.
-   */
-  private async admitWrite(): Promise<void> {
-    const stallBytes = this.cache.budgetBytes * this.options.dirtyShareStall;
-    while (this.store.dirtyBytes + this.dirtyReservedBytes + this.dirtyReserveBytes > stallBytes) {
-      if (this.dirtyReservedBytes > 0) {
-        // Commits in flight will apply and release their reservations (and may trigger a checkpoint).
-        await this.reservationsReleased.promise;
-      } else {
-        // Dirty pages alone fill the room: only a checkpoint frees it.
-        this.triggerCheckpoint();
-        const running = this.checkpointRunning;
-        if (running === undefined) break; // no checkpoint can start (closing or read-only): admit
-        await running.catch(() => undefined);
-      }
-      this.checkNotReadOnly();
-    }
-    this.dirtyReservedBytes += this.dirtyReserveBytes;
-  }
-
-  private releaseReservation(): void {
-    this.dirtyReservedBytes -= this.dirtyReserveBytes;
-    const released = this.reservationsReleased;
-    this.reservationsReleased = deferred();
-    released.resolve();
   }
 
   // --- state -------------------------------------------------------------------------------------
@@ -589,7 +525,7 @@ export class Database {
         dirtyPages: this.store.dirtyCount,
         dirtyBytes: this.store.dirtyBytes,
       },
-      commits: this.commits,
+      commits: this.pipeline.commits,
       checkpoints: this.checkpoints,
       valueLog: this.valueLog.stats(),
       readOnly: this.readOnlyReason?.message,
@@ -602,6 +538,7 @@ export class Database {
     this.closing = true;
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     await Promise.allSettled([...this.inFlight]);
+    await this.pipeline.idle();
     await this.groupCommit.drain();
     if (this.readOnlyReason === undefined) await this.runCheckpoint().catch(() => undefined);
     this.groupCommit.close();
@@ -689,10 +626,4 @@ export class Database {
     promise.then(forget, forget);
     return promise;
   }
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((onResolve) => (resolve = onResolve));
-  return { promise, resolve };
 }

@@ -198,12 +198,21 @@ export class LockManager {
    * having released everything granted so far and left no queue entry behind.
    */
   acquire(request: LockRequest, options: AcquireOptions): Promise<LockGrant> {
+    const acquired = this.acquireOrWait(request, options);
+    return acquired instanceof Promise ? acquired : Promise.resolve(acquired);
+  }
+
+  /**
+   * `acquire`, except that a lock set granted at once comes back as the grant itself: the common,
+   * uncontended case then costs no promise and no trip through the microtask queue.
+   */
+  acquireOrWait(request: LockRequest, options: AcquireOptions): LockGrant | Promise<LockGrant> {
     assert(options.timeoutMs >= 0, `timeoutMs must not be negative, not ${options.timeoutMs}`);
     const { signal } = options;
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const acquisition = new Acquisition(this.releaser, canonicalizeLockRequest(request), signal);
     this.advance(acquisition);
-    if (acquisition.state === 'held') return Promise.resolve(acquisition);
+    if (acquisition.state === 'held') return acquisition;
     // It waits: only now do a timer and an abort listener exist.
     const promise = new Promise<LockGrant>((resolve, reject) => {
       acquisition.resolve = resolve;

@@ -22,10 +22,10 @@ import { childIndexFor, leafLowerBound, lowerBound, removeLeafEntry, upsertLeafE
 import type { PageStore } from './page-store.js';
 import { type PathStep, Rebalancer } from './rebalance.js';
 
-/** Thrown inside a synchronous attempt when it needs a node that is not in memory. */
-/** What `getResident` returns when the path to the key is not all in memory. */
+/** What `getResident` and `putResident` return when a node they need is not in memory. */
 export const NOT_RESIDENT: unique symbol = Symbol('not resident');
 
+/** Thrown inside a synchronous attempt when it needs a node that is not in memory. */
 export class NotResident {
   constructor(readonly pageId: PageId) {}
 }
@@ -108,27 +108,45 @@ export class Btree {
    * Resolves with the entry it replaced, if any (the value log accounts for the pointer it held).
    */
   async put(entry: LeafEntry): Promise<LeafEntry | undefined> {
+    const replaced = this.putResident(entry);
+    if (replaced !== NOT_RESIDENT) return replaced;
+    return this.run(() => this.putNow(entry));
+  }
+
+  /**
+   * The synchronous fast path of `put`: done (returning the replaced entry) when every node it needs
+   * is in memory, or NOT_RESIDENT having changed nothing (then call `put`).
+   */
+  putResident(entry: LeafEntry): LeafEntry | undefined | typeof NOT_RESIDENT {
+    try {
+      return this.putNow(entry);
+    } catch (error) {
+      if (error instanceof NotResident) return NOT_RESIDENT;
+      throw error;
+    }
+  }
+
+  /** `put`'s work; throws NotResident before changing anything when a node must be loaded. */
+  private putNow(entry: LeafEntry): LeafEntry | undefined {
     const entryBytes = leafEntryBytes(entry);
     assert(entryBytes <= this.entryBytesMax, `entry of ${entryBytes} bytes exceeds ${this.entryBytesMax}`);
-    return this.run(() => {
-      const path = this.descend(entry.key);
-      if (path.leaf === undefined) {
-        this.plantRoot(entry);
-        return undefined;
-      }
-      const old = path.leaf.entries[lowerBound(path.leaf.entries, entry.key)];
-      const replaced = old !== undefined && compareBytes(old.key, entry.key) === 0 ? old : undefined;
-      const usedAfter =
-        path.leaf.usedBytes + entryBytes - (replaced === undefined ? 0 : leafEntryBytes(replaced));
-      if (this.rebalancer.mayUnderflow(usedAfter)) this.requireSiblings(path.steps);
-      const { steps, leaf } = this.rebalancer.makeWritable(path.steps, path.leaf, entry.revision);
-      upsertLeafEntry(leaf, entry);
-      const last = leaf.entries[leaf.entries.length - 1] === entry;
-      const position = last ? 'last' : leaf.entries[0] === entry ? 'first' : 'middle';
-      this.rebalancer.fixUp(steps, leaf, entry.revision, position);
-      this.store.settle();
-      return replaced;
-    });
+    const path = this.descend(entry.key);
+    if (path.leaf === undefined) {
+      this.plantRoot(entry);
+      return undefined;
+    }
+    const old = path.leaf.entries[lowerBound(path.leaf.entries, entry.key)];
+    const replaced = old !== undefined && compareBytes(old.key, entry.key) === 0 ? old : undefined;
+    const usedAfter =
+      path.leaf.usedBytes + entryBytes - (replaced === undefined ? 0 : leafEntryBytes(replaced));
+    if (this.rebalancer.mayUnderflow(usedAfter)) this.requireSiblings(path.steps);
+    const { steps, leaf } = this.rebalancer.makeWritable(path.steps, path.leaf, entry.revision);
+    upsertLeafEntry(leaf, entry);
+    const last = leaf.entries[leaf.entries.length - 1] === entry;
+    const position = last ? 'last' : leaf.entries[0] === entry ? 'first' : 'middle';
+    this.rebalancer.fixUp(steps, leaf, entry.revision, position);
+    this.store.settle();
+    return replaced;
   }
 
   /** Physically removes `key` (cleanup, not a tombstone); returns whether it was there. */

@@ -46,14 +46,48 @@ export interface Submitted {
   readonly durable: Promise<void>;
 }
 
+/**
+ * A record to log and the party told what became of it. The hot commit path hands the group commit
+ * one such object per commit instead of a closure and a promise (see engine/commit-pipeline.ts).
+ */
+export interface LogRequest {
+  /** Builds the record with its LSN; runs synchronously inside `submitRequest`. */
+  encode(recordLsn: Lsn): Uint8Array;
+  /** The fdatasync covering the record completed. */
+  durable(): void;
+  /** The record will never be durable: DISK_FULL (it became an empty commit) or a failed WAL. */
+  failed(error: Error): void;
+}
+
 interface Pending {
   readonly lsn: Lsn;
   payload: Uint8Array;
   readonly durability: Durability;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  readonly request: LogRequest;
   /** An fsync commit that already failed with DISK_FULL: its record is now an empty commit. */
   voided: boolean;
+}
+
+/** `submit`'s LogRequest: a closure to encode and a promise to settle. */
+class PromisedRequest implements LogRequest {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (error: Error) => void;
+
+  constructor(readonly encode: (recordLsn: Lsn) => Uint8Array) {
+    this.promise = new Promise<void>((onResolve, onReject) => {
+      this.resolve = onResolve;
+      this.reject = onReject;
+    });
+  }
+
+  durable(): void {
+    this.resolve();
+  }
+
+  failed(error: Error): void {
+    this.reject(error);
+  }
 }
 
 interface DurableWaiter {
@@ -107,29 +141,26 @@ export class GroupCommit {
    * LSN order is submission order.
    */
   submit(encode: (recordLsn: Lsn) => Uint8Array, durability: Durability): Submitted {
+    const request = new PromisedRequest(encode);
+    const recordLsn = this.submitRequest(request, durability);
+    // A relaxed commit's caller may never wait for durability; do not let its rejection go unhandled.
+    if (durability === 'relaxed') request.promise.catch(() => undefined);
+    return { lsn: recordLsn, durable: request.promise };
+  }
+
+  /**
+   * `submit` without a promise: assigns the next LSN, has `request` encode its record with it, queues
+   * it and returns the LSN; `request.durable` or `request.failed` is called later, exactly once.
+   */
+  submitRequest(request: LogRequest, durability: Durability): Lsn {
     if (this.failure !== undefined) throw this.readOnlyError();
     const recordLsn = this.next;
     // Encoded before the LSN is taken: if `encode` throws, no LSN is used up and the log has no gap.
-    const payload = encode(recordLsn);
+    const payload = request.encode(recordLsn);
     this.next = lsn(recordLsn + 1n);
-    let resolve!: () => void;
-    let reject!: (error: Error) => void;
-    const durable = new Promise<void>((onResolve, onReject) => {
-      resolve = onResolve;
-      reject = onReject;
-    });
-    // A relaxed commit's caller may never wait for durability; do not let its rejection go unhandled.
-    if (durability === 'relaxed') durable.catch(() => undefined);
-    this.queue.push({
-      lsn: recordLsn,
-      payload,
-      durability,
-      resolve,
-      reject,
-      voided: false,
-    });
+    this.queue.push({ lsn: recordLsn, payload, durability, request, voided: false });
     this.schedule(0);
-    return { lsn: recordLsn, durable };
+    return recordLsn;
   }
 
   /** Resolves once everything up to `target` is durable; rejects if that can no longer happen. */
@@ -206,14 +237,14 @@ export class GroupCommit {
         return false;
       }
       this.fail(error instanceof Error ? error : new Error(String(error)));
-      for (const pending of batch) pending.reject(this.readOnlyError());
+      for (const pending of batch) pending.request.failed(this.readOnlyError());
       return true;
     }
     const last = batch[batch.length - 1] as Pending;
     this.durable = last.lsn;
     this.counters.batches += 1;
     this.counters.records += batch.length;
-    for (const pending of batch) if (!pending.voided) pending.resolve();
+    for (const pending of batch) if (!pending.voided) pending.request.durable();
     this.wakeWaiters();
     return true;
   }
@@ -225,7 +256,7 @@ export class GroupCommit {
       if (pending.durability === 'fsync' && !pending.voided) {
         pending.voided = true;
         pending.payload = emptyCommit(pending.lsn);
-        pending.reject(error);
+        pending.request.failed(error);
       }
     }
     this.queue.unshift(...batch);
@@ -245,7 +276,7 @@ export class GroupCommit {
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
     this.failure = error;
-    for (const pending of this.queue.splice(0)) pending.reject(this.readOnlyError());
+    for (const pending of this.queue.splice(0)) pending.request.failed(this.readOnlyError());
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.readOnlyError());
     this.notifyIdle();
     this.options.onFailure?.(error);
