@@ -7,7 +7,7 @@
  * One process owns a data directory (the LOCK file enforces it), so a handle caches its file's size:
  * `append` writes at that cached end without an fstat per call. Keep one writing handle per file.
  */
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fstatSync, writeSync } from 'node:fs';
 import { mkdir, type FileHandle as NodeHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { assert } from '../util/assert.js';
 import {
@@ -151,6 +151,34 @@ class NodeFileHandle implements FileHandle {
     assertOffset(offsetBytes, 'write offset');
     this.assertOpen('write');
     await this.writeAll({ kind: 'write', offsetBytes, bytes });
+  }
+
+  writeBlocking(offsetBytes: number, bytes: Uint8Array): void {
+    assertOffset(offsetBytes, 'write offset');
+    this.assertOpen('write');
+    if (bytes.length === 0) return;
+    this.cachedSizeBytes = Math.max(this.cachedSizeBytes, offsetBytes + bytes.length);
+    try {
+      let doneBytes = 0;
+      while (doneBytes < bytes.length) {
+        const written = writeSync(
+          this.handle.fd,
+          bytes,
+          doneBytes,
+          bytes.length - doneBytes,
+          offsetBytes + doneBytes,
+        );
+        assert(written > 0, 'pwrite made no progress without an error');
+        doneBytes += written;
+      }
+    } catch (error) {
+      try {
+        this.cachedSizeBytes = fstatSync(this.handle.fd).size; // a failed write may have extended it
+      } catch {
+        // The handle is failing anyway; the caller gets the original error.
+      }
+      throw toIoError(error, 'write', this.path);
+    }
   }
 
   async append(bytes: Uint8Array): Promise<number> {

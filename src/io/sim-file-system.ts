@@ -274,6 +274,11 @@ class SimFileHandle implements FileHandle {
     this.kernel.write(this.file, offsetBytes, bytes);
   }
 
+  writeBlocking(offsetBytes: number, bytes: Uint8Array): void {
+    assertNonNegative(offsetBytes, 'write offset');
+    this.kernel.write(this.file, offsetBytes, bytes);
+  }
+
   async append(bytes: Uint8Array): Promise<number> {
     return this.kernel.append(this.file, bytes);
   }

@@ -33,6 +33,15 @@ const implementations: [string, () => Promise<Harness>][] = [
   ],
 ];
 
+function thrown(run: () => void): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
@@ -80,6 +89,37 @@ describe.each(implementations)('%s keeps the FileSystem contract', (_name, makeH
     expect(await file.sizeBytes()).toBe(12);
     expect(await file.read(0, 12)).toEqual(new Uint8Array([97, 98, 0, 0, 0, 0, 0, 0, 0, 0, 99, 100]));
     await file.close();
+  });
+
+  it('writeBlocking has written when it returns, like a resolved write', async () => {
+    const file = await fs.open(at('data'), { create: true });
+    file.writeBlocking(0, bytesOf('ab'));
+    file.writeBlocking(10, pattern(5000, 4));
+    expect(await file.sizeBytes()).toBe(5010);
+    expect(await file.read(0, 12)).toEqual(
+      new Uint8Array([97, 98, 0, 0, 0, 0, 0, 0, 0, 0, ...pattern(2, 4)]),
+    );
+    expectBytes(await file.read(10, 5000), pattern(5000, 4));
+    await file.close();
+  });
+
+  it('writeBlocking throws the IoError (EBADF) on a read-only or closed handle, and writes nothing', async () => {
+    await (await fs.open(at('data'), { create: true })).close();
+    const readOnly = await fs.open(at('data'), { readOnly: true });
+    expect(
+      isIoError(
+        thrown(() => readOnly.writeBlocking(0, bytesOf('x'))),
+        'EBADF',
+      ),
+    ).toBe(true);
+    expect(await readOnly.sizeBytes()).toBe(0);
+    await readOnly.close();
+    expect(
+      isIoError(
+        thrown(() => readOnly.writeBlocking(0, bytesOf('x'))),
+        'EBADF',
+      ),
+    ).toBe(true);
   });
 
   it('append returns the offset where its bytes start', async () => {

@@ -64,6 +64,13 @@ interface SegmentState {
 
 type StepKind = 'retryable' | 'fatal';
 
+/**
+ * A batch up to this size is written on the main thread (`writeBlocking`): a copy into the page cache
+ * that costs less than handing it to the thread pool. Larger ones go to the pool, so a huge batch
+ * never stalls the event loop. The fdatasync always runs in the pool.
+ */
+const BLOCKING_WRITE_BYTES_MAX = 256 * 1024;
+
 export class WalWriter {
   private readonly segmentList: SegmentState[] = [];
   private readonly spareNames: string[] = [];
@@ -187,7 +194,11 @@ export class WalWriter {
     }
     const handle = this.currentHandle();
     const offsetBytes = this.offset;
-    await this.step('retryable', () => handle.write(offsetBytes, batch));
+    if (batch.length <= BLOCKING_WRITE_BYTES_MAX) {
+      await this.step('retryable', async () => handle.writeBlocking(offsetBytes, batch));
+    } else {
+      await this.step('retryable', () => handle.write(offsetBytes, batch));
+    }
     await this.step('fatal', () => handle.datasync());
     const segment = this.current();
     this.offset = offsetBytes + batch.length;
