@@ -11,7 +11,7 @@ import { compareBytes } from '../../util/bytes.js';
 import { PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import type { Btree, CursorOptions } from './btree.js';
 import type { BtreeNode, LeafEntry, LeafNode } from './node.js';
-import { childIndexFor, leafLowerBound } from './node-ops.js';
+import { childIndexFor, leafCount, leafEntryAt, leafKeyAt, leafLowerBound } from './node-ops.js';
 import type { PathStep } from './rebalance.js';
 
 interface Position {
@@ -90,7 +90,7 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
     if (position === undefined || position.version !== this.tree.store.version) position = this.seek();
     if (position === undefined) return undefined;
     for (;;) {
-      const entry = position.leaf.entries[position.index];
+      const entry = leafEntryAt(position.leaf, position.index);
       if (entry !== undefined) {
         if (!this.withinRange(entry.key)) return undefined;
         position.index += this.reverse ? -1 : 1;
@@ -125,14 +125,13 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
   }
 
   private startIndex(leaf: LeafNode, target: Uint8Array | undefined): number {
-    if (target === undefined) return this.reverse ? leaf.entries.length - 1 : 0;
+    if (target === undefined) return this.reverse ? leafCount(leaf) - 1 : 0;
     const atOrAfter = leafLowerBound(leaf, target);
     // Reverse: the last key strictly below the target (a range's end is exclusive, like lastKey).
     if (this.reverse) return atOrAfter - 1;
     // Forward: from the range's start inclusive, or strictly after the last key returned.
-    const found = leaf.entries[atOrAfter];
-    const skipLast =
-      this.lastKey !== undefined && found !== undefined && compareBytes(found.key, target) === 0;
+    const found = leafKeyAt(leaf, atOrAfter);
+    const skipLast = this.lastKey !== undefined && found !== undefined && compareBytes(found, target) === 0;
     return skipLast ? atOrAfter + 1 : atOrAfter;
   }
 
@@ -158,6 +157,6 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
       steps.push({ node, index });
       node = this.tree.node(node.children[index] as PageId);
     }
-    return { steps, leaf: node, index: this.reverse ? node.entries.length - 1 : 0, version };
+    return { steps, leaf: node, index: this.reverse ? leafCount(node) - 1 : 0, version };
   }
 }

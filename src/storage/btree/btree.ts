@@ -18,7 +18,7 @@ import { BtreeCursor } from './btree-cursor.js';
 import type { KeyRange } from './key-range.js';
 import type { BtreeNode, InternalNode, LeafEntry, LeafNode } from './node.js';
 import { leafEntryBytes, nodeEntryBytesMax, nodeUsableBytes } from './node-format.js';
-import { childIndexFor, leafLowerBound, lowerBound, removeLeafEntry, upsertLeafEntry } from './node-ops.js';
+import { childIndexFor, entriesOf, leafFind, removeLeafEntry, upsertLeafEntry } from './node-ops.js';
 import type { PageStore } from './page-store.js';
 import { type PathStep, Rebalancer } from './rebalance.js';
 
@@ -98,9 +98,7 @@ export class Btree {
 
   private lookup(key: Uint8Array): LeafEntry | undefined {
     const leaf = this.leafFor(key);
-    if (leaf === undefined) return undefined;
-    const entry = leaf.entries[leafLowerBound(leaf, key)];
-    return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
+    return leaf === undefined ? undefined : leafFind(leaf, key);
   }
 
   /**
@@ -135,15 +133,15 @@ export class Btree {
       this.plantRoot(entry);
       return undefined;
     }
-    const old = path.leaf.entries[lowerBound(path.leaf.entries, entry.key)];
-    const replaced = old !== undefined && compareBytes(old.key, entry.key) === 0 ? old : undefined;
+    const replaced = leafFind(path.leaf, entry.key);
     const usedAfter =
       path.leaf.usedBytes + entryBytes - (replaced === undefined ? 0 : leafEntryBytes(replaced));
     if (this.rebalancer.mayUnderflow(usedAfter)) this.requireSiblings(path.steps);
     const { steps, leaf } = this.rebalancer.makeWritable(path.steps, path.leaf, entry.revision);
     upsertLeafEntry(leaf, entry);
-    const last = leaf.entries[leaf.entries.length - 1] === entry;
-    const position = last ? 'last' : leaf.entries[0] === entry ? 'first' : 'middle';
+    const entries = entriesOf(leaf);
+    const last = entries[entries.length - 1] === entry;
+    const position = last ? 'last' : entries[0] === entry ? 'first' : 'middle';
     this.rebalancer.fixUp(steps, leaf, entry.revision, position);
     this.store.settle();
     return replaced;
@@ -154,8 +152,8 @@ export class Btree {
     return this.run(() => {
       const path = this.descend(key);
       if (path.leaf === undefined) return false;
-      const existing = path.leaf.entries[lowerBound(path.leaf.entries, key)];
-      if (existing === undefined || compareBytes(existing.key, key) !== 0) return false;
+      const existing = leafFind(path.leaf, key);
+      if (existing === undefined) return false;
       if (this.rebalancer.mayUnderflow(path.leaf.usedBytes - leafEntryBytes(existing))) {
         this.requireSiblings(path.steps);
       }

@@ -186,7 +186,7 @@ export function encodeNode(node: BtreeNode, pageSizeBytes: number): Uint8Array {
   initPageHeader(page, { pageId: node.pageId, pageLsn: node.pageLsn, pageType });
   const view = viewOf(page);
   const cellsStartOffset = node.kind === 'leaf' ? writeLeafCells(page, node) : writeInternalCells(page, node);
-  const entryCount = node.kind === 'leaf' ? node.entries.length : node.keys.length;
+  const entryCount = node.kind === 'leaf' ? (node.entries?.length ?? 0) : node.keys.length;
   view.setUint16(NODE_ENTRY_COUNT_OFFSET, entryCount, true);
   view.setUint32(NODE_CELLS_START_OFFSET, cellsStartOffset, true);
   view.setUint32(NODE_LEFTMOST_CHILD_OFFSET, node.kind === 'leaf' ? 0 : (node.children[0] ?? 0), true);
@@ -197,12 +197,14 @@ export function encodeNode(node: BtreeNode, pageSizeBytes: number): Uint8Array {
 
 function writeLeafCells(page: Uint8Array, node: LeafNode): number {
   const pageSizeBytes = page.length;
-  for (const entry of node.entries) assertLeafEntry(entry, pageSizeBytes);
-  assertKeysAscending(node.entries.map((entry) => entry.key));
-  assertUsedBytes(node, leafNodeUsedBytes(node.entries), pageSizeBytes);
+  const { entries } = node;
+  assert(entries !== undefined, 'encoding a packed leaf: its page is already its encoding');
+  for (const entry of entries) assertLeafEntry(entry, pageSizeBytes);
+  assertKeysAscending(entries.map((entry) => entry.key));
+  assertUsedBytes(node, leafNodeUsedBytes(entries), pageSizeBytes);
   const view = viewOf(page);
   let cellOffset = pageSizeBytes;
-  node.entries.forEach((entry, index) => {
+  entries.forEach((entry, index) => {
     cellOffset -= leafEntryBytes(entry) - SLOT_BYTES;
     writeLeafCell(page, cellOffset, entry);
     view.setUint16(NODE_PAYLOAD_OFFSET + index * SLOT_BYTES, cellOffset, true);

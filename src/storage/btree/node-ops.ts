@@ -9,6 +9,50 @@ import type { PageId } from '../../util/ids.js';
 import { KeyHeads, runHigh, runLow } from './key-heads.js';
 import type { InternalNode, LeafEntry, LeafNode } from './node.js';
 import { internalEntryBytes, leafEntryBytes } from './node-format.js';
+import { type PackedLeaf, packedLowerBound } from './packed-leaf.js';
+
+// --- reading a leaf, packed or not ------------------------------------------------------------------
+
+/** Entries in the leaf. */
+export function leafCount(leaf: LeafNode): number {
+  return leaf.entries !== undefined ? leaf.entries.length : (leaf.packed as PackedLeaf).count;
+}
+
+/** Entry `index` of the leaf (built from the page when the leaf is packed). */
+export function leafEntryAt(leaf: LeafNode, index: number): LeafEntry | undefined {
+  if (leaf.entries !== undefined) return leaf.entries[index];
+  const packed = leaf.packed as PackedLeaf;
+  return index >= 0 && index < packed.count ? packed.entryAt(index) : undefined;
+}
+
+/** Key `index` of the leaf, without building its entry. */
+export function leafKeyAt(leaf: LeafNode, index: number): Uint8Array | undefined {
+  if (leaf.entries !== undefined) return leaf.entries[index]?.key;
+  const packed = leaf.packed as PackedLeaf;
+  return index >= 0 && index < packed.count ? packed.keyAt(index) : undefined;
+}
+
+/** The leaf's entry for `key`, or undefined; a packed leaf builds only that entry. */
+export function leafFind(leaf: LeafNode, key: Uint8Array): LeafEntry | undefined {
+  const index = leafLowerBound(leaf, key);
+  if (leaf.entries !== undefined) {
+    const entry = leaf.entries[index];
+    return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
+  }
+  const packed = leaf.packed as PackedLeaf;
+  return index < packed.count && packed.compareKeyAt(index, key) === 0 ? packed.entryAt(index) : undefined;
+}
+
+/** A fresh array of the leaf's entries, for a copy that will change. */
+export function leafEntriesCopy(leaf: LeafNode): LeafEntry[] {
+  return leaf.entries !== undefined ? [...leaf.entries] : (leaf.packed as PackedLeaf).entries();
+}
+
+/** The entries of a leaf that holds them as objects: every dirty leaf does. */
+export function entriesOf(leaf: LeafNode): LeafEntry[] {
+  assert(leaf.entries !== undefined, `leaf ${leaf.pageId} is packed: copy it (PageStore.writable) first`);
+  return leaf.entries;
+}
 
 /** Index of the first entry whose key is >= `key` (entries.length when none is). */
 export function lowerBound(
@@ -38,7 +82,7 @@ function internalHeads(node: InternalNode): KeyHeads | undefined {
 function leafHeads(leaf: LeafNode): KeyHeads | undefined {
   if (leaf.dirty) return undefined;
   if (leaf.heads === undefined) {
-    leaf.heads = KeyHeads.build(leaf.entries.length, (i) => (leaf.entries[i] as LeafEntry).key);
+    leaf.heads = KeyHeads.build(leafCount(leaf), (i) => leafKeyAt(leaf, i) as Uint8Array);
   }
   return leaf.heads;
 }
@@ -78,44 +122,55 @@ function plainChildIndexFor(keys: readonly Uint8Array[], key: Uint8Array): numbe
 
 /** Index of the first entry of `leaf` whose key is >= `key` (entries.length when none is). */
 export function leafLowerBound(leaf: LeafNode, key: Uint8Array): number {
-  const { entries } = leaf;
+  const { entries, packed } = leaf;
   const heads = leafHeads(leaf);
-  if (heads === undefined) return lowerBound(entries, key);
+  if (heads === undefined) return lowerBound(entriesOf(leaf), key);
   const run = heads.candidates(key);
   let low = runLow(run);
   let high = runHigh(run);
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (compareBytes((entries[middle] as LeafEntry).key, key) < 0) low = middle + 1;
+    const order =
+      entries !== undefined
+        ? compareBytes((entries[middle] as LeafEntry).key, key)
+        : (packed as PackedLeaf).compareKeyAt(middle, key);
+    if (order < 0) low = middle + 1;
     else high = middle;
   }
-  if (verifyEnabled)
-    verify(() => (low === lowerBound(entries, key) ? undefined : 'key heads disagree (leaf)'));
+  if (verifyEnabled) {
+    verify(() => {
+      const plain =
+        entries !== undefined ? lowerBound(entries, key) : packedLowerBound(packed as PackedLeaf, key);
+      return low === plain ? undefined : 'key heads disagree (leaf)';
+    });
+  }
   return low;
 }
 
 /** Inserts or replaces the entry for `entry.key`; returns the entry it replaced, if any. */
 export function upsertLeafEntry(leaf: LeafNode, entry: LeafEntry): LeafEntry | undefined {
   assert(leaf.dirty, 'changing a clean leaf');
-  const index = lowerBound(leaf.entries, entry.key);
-  const existing = leaf.entries[index];
+  const entries = entriesOf(leaf);
+  const index = lowerBound(entries, entry.key);
+  const existing = entries[index];
   if (existing !== undefined && compareBytes(existing.key, entry.key) === 0) {
-    leaf.entries[index] = entry;
+    entries[index] = entry;
     leaf.usedBytes += leafEntryBytes(entry) - leafEntryBytes(existing);
     return existing;
   }
-  leaf.entries.splice(index, 0, entry);
+  entries.splice(index, 0, entry);
   leaf.usedBytes += leafEntryBytes(entry);
   return undefined;
 }
 
 /** Removes the entry for `key`; returns it, or undefined when the leaf has no such key. */
 export function removeLeafEntry(leaf: LeafNode, key: Uint8Array): LeafEntry | undefined {
-  const index = lowerBound(leaf.entries, key);
-  const existing = leaf.entries[index];
-  if (existing === undefined || compareBytes(existing.key, key) !== 0) return undefined;
   assert(leaf.dirty, 'changing a clean leaf');
-  leaf.entries.splice(index, 1);
+  const entries = entriesOf(leaf);
+  const index = lowerBound(entries, key);
+  const existing = entries[index];
+  if (existing === undefined || compareBytes(existing.key, key) !== 0) return undefined;
+  entries.splice(index, 1);
   leaf.usedBytes -= leafEntryBytes(existing);
   return existing;
 }

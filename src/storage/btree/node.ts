@@ -11,6 +11,7 @@
 import type { Lsn, PageId } from '../../util/ids.js';
 import type { ValueType } from '../value-type.js';
 import type { KeyHeads } from './key-heads.js';
+import type { PackedLeaf } from './packed-leaf.js';
 
 export interface ValueLogPointer {
   readonly segment: number;
@@ -67,9 +68,16 @@ interface NodeBase {
   heads?: KeyHeads | undefined;
 }
 
+/**
+ * A leaf holds its entries either as objects (`entries`: always when dirty) or packed in its page bytes
+ * (`packed`: a clean leaf read from disk or frozen by a checkpoint, see packed-leaf.ts); exactly one
+ * of the two is set. Read entries through node-ops.ts (leafCount, leafEntryAt, leafFind), which
+ * handle both.
+ */
 export interface LeafNode extends NodeBase {
   readonly kind: 'leaf';
-  entries: LeafEntry[];
+  entries: LeafEntry[] | undefined;
+  packed: PackedLeaf | undefined;
 }
 
 export interface InternalNode extends NodeBase {
@@ -89,7 +97,26 @@ export function leafNode(
   usedBytes: number,
   entries: LeafEntry[],
 ): LeafNode {
-  return { kind: 'leaf', pageId, pageLsn, dirty, usedBytes, heads: undefined, entries };
+  return { kind: 'leaf', pageId, pageLsn, dirty, usedBytes, heads: undefined, entries, packed: undefined };
+}
+
+/** A clean leaf kept as its page bytes. */
+export function packedLeafNode(
+  pageId: PageId,
+  pageLsn: Lsn,
+  usedBytes: number,
+  packed: PackedLeaf,
+): LeafNode {
+  return {
+    kind: 'leaf',
+    pageId,
+    pageLsn,
+    dirty: false,
+    usedBytes,
+    heads: undefined,
+    entries: undefined,
+    packed,
+  };
 }
 
 /** An internal node with every field present, in one order. */

@@ -33,14 +33,25 @@ import {
   freeListEntriesPerPage,
 } from './free-list-format.js';
 import { FreeSpace } from './free-space.js';
-import { type BtreeNode, type InternalNode, internalNode, type LeafNode, leafNode } from './node.js';
+import {
+  type BtreeNode,
+  type InternalNode,
+  internalNode,
+  type LeafNode,
+  leafNode,
+  packedLeafNode,
+} from './node.js';
 import { decodeNode, encodeNode, nodeUsableBytes } from './node-format.js';
+import { leafCount, leafEntriesCopy } from './node-ops.js';
+import { PackedLeaf } from './packed-leaf.js';
 
 export const DATA_PAGES_FILE = 'data.pages';
 const CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** Rough per-object cost of a decoded node and of each decoded entry, for the cache's byte budget. */
 const NODE_OBJECT_BYTES = 128;
 const ENTRY_OBJECT_BYTES = 96;
+/** A key head of a clean node's search index (key-heads.ts). */
+const HEAD_BYTES = 4;
 /** Page writes of one checkpoint kept in flight at once. */
 const CHECKPOINT_WRITES_IN_FLIGHT = 16;
 
@@ -101,10 +112,22 @@ export function decodedPageBytesMax(pageSizeBytes: number): number {
   return NODE_OBJECT_BYTES + nodeUsableBytes(pageSizeBytes) + entriesMax * ENTRY_OBJECT_BYTES;
 }
 
-/** What a decoded node costs in memory, for the cache budget (clean) and the pinned bytes (dirty). */
+/**
+ * What a node costs in memory, for the cache budget (clean) and the pinned bytes (dirty): a packed leaf
+ * its page, key index and key heads; a node of objects its bytes plus an estimate per entry.
+ */
 export function decodedNodeBytes(node: BtreeNode): number {
-  const count = node.kind === 'leaf' ? node.entries.length : node.children.length;
+  if (node.kind === 'leaf' && node.packed !== undefined) {
+    return NODE_OBJECT_BYTES + node.packed.memoryBytes + HEAD_BYTES * node.packed.count;
+  }
+  const count = node.kind === 'leaf' ? leafCount(node) : node.children.length;
   return NODE_OBJECT_BYTES + node.usedBytes + count * ENTRY_OBJECT_BYTES;
+}
+
+/** A leaf decoded from `page` (every entry checked), kept packed: clean leaves hold only their page. */
+function packedFrom(node: BtreeNode, page: Uint8Array): BtreeNode {
+  if (node.kind !== 'leaf') return node;
+  return packedLeafNode(node.pageId, node.pageLsn, node.usedBytes, new PackedLeaf(page));
 }
 
 export class PageStore {
@@ -272,7 +295,8 @@ export class PageStore {
       this.cache.recordMiss();
       const page = await this.pager.readPage(id, [PageType.BtreeLeaf, PageType.BtreeInternal]);
       node =
-        this.resident(id) ?? decodeNode(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes });
+        this.resident(id) ??
+        packedFrom(decodeNode(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes }), page);
       if (!node.dirty && !this.inFlight.has(id)) this.cache.set(id, node, decodedNodeBytes(node));
     }
     const pin = this.pinned.get(id);
@@ -299,7 +323,7 @@ export class PageStore {
     const id = this.allocateId();
     const copy = (
       node.kind === 'leaf'
-        ? leafNode(id, node.pageLsn, true, node.usedBytes, [...node.entries])
+        ? leafNode(id, node.pageLsn, true, node.usedBytes, leafEntriesCopy(node))
         : internalNode(id, node.pageLsn, true, node.usedBytes, [...node.keys], [...node.children])
     ) as T;
     this.addDirty(copy);
@@ -444,15 +468,19 @@ export class PageStore {
   /**
    * Points a node that just became clean at its own page bytes: its keys and values were views into
    * whatever the writes handed in (slab pieces, see byte-slab.ts), and a cached node must hold only its
-   * page, which is also what the cache accounts. Decoding the page just encoded also proves the encoding
-   * round-trips. The content is unchanged, so no reader can tell.
+   * page, which is also what the cache accounts. A leaf becomes packed (packed-leaf.ts); an internal
+   * node is decoded from the page just encoded. The content is unchanged, so no reader can tell.
    */
   private rehome(node: BtreeNode, page: Uint8Array): void {
+    if (node.kind === 'leaf') {
+      const packed = new PackedLeaf(page);
+      assert(packed.count === leafCount(node), 'a packed leaf lost entries');
+      node.entries = undefined;
+      node.packed = packed;
+      return;
+    }
     const decoded = decodeNode(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes });
-    if (node.kind === 'leaf' && decoded.kind === 'leaf') {
-      assert(decoded.entries.length === node.entries.length, 'a re-decoded leaf lost entries');
-      node.entries = decoded.entries;
-    } else if (node.kind === 'internal' && decoded.kind === 'internal') {
+    if (node.kind === 'internal' && decoded.kind === 'internal') {
       assert(decoded.keys.length === node.keys.length, 'a re-decoded internal node lost keys');
       node.keys = decoded.keys;
     } else {

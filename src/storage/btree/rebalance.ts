@@ -19,6 +19,8 @@ import {
   leafNodeUsedBytes,
 } from './node-format.js';
 import {
+  entriesOf,
+  leafCount,
   balancedCut,
   type ChangePosition,
   insertSeparator,
@@ -133,13 +135,15 @@ export class Rebalancer {
     changeLsn: Lsn,
     position: ChangePosition,
   ): { right: LeafNode; separator: Uint8Array } {
-    const cut = skewedCut(node.entries.map(leafEntryBytes), this.minBytes, position);
+    const entries = entriesOf(node);
+    const cut = skewedCut(entries.map(leafEntryBytes), this.minBytes, position);
     const right = this.store.newLeaf(maxLsn(node.pageLsn, changeLsn));
-    right.entries = node.entries.splice(cut);
+    const rightEntries = entries.splice(cut);
+    right.entries = rightEntries;
     this.resize(node);
     this.resize(right);
-    const lastLeft = node.entries[node.entries.length - 1];
-    const firstRight = right.entries[0];
+    const lastLeft = entries[entries.length - 1];
+    const firstRight = rightEntries[0];
     assert(lastLeft !== undefined && firstRight !== undefined, 'leaf split left a side empty');
     return { right, separator: shortestSeparator(lastLeft.key, firstRight.key) };
   }
@@ -197,7 +201,7 @@ export class Rebalancer {
   }
 
   private collapseRoot(root: BtreeNode): void {
-    if (root.kind === 'leaf' && root.entries.length === 0) {
+    if (root.kind === 'leaf' && leafCount(root) === 0) {
       this.store.release(root);
       this.store.setRoot(PAGE_ID_NONE);
     } else if (root.kind === 'internal' && root.keys.length === 0) {
@@ -229,7 +233,7 @@ export class Rebalancer {
     parent: InternalNode,
     separatorIndex: number,
   ): void {
-    const entries = [...left.entries, ...right.entries];
+    const entries = [...entriesOf(left), ...entriesOf(right)];
     left.pageLsn = maxLsn(left.pageLsn, right.pageLsn);
     if (left.usedBytes + right.usedBytes <= this.usableBytes) {
       left.entries = entries;
@@ -240,12 +244,14 @@ export class Rebalancer {
     }
     right.pageLsn = left.pageLsn;
     const cut = balancedCut(entries.map(leafEntryBytes));
-    left.entries = entries.slice(0, cut);
-    right.entries = entries.slice(cut);
+    const leftEntries = entries.slice(0, cut);
+    const rightEntries = entries.slice(cut);
+    left.entries = leftEntries;
+    right.entries = rightEntries;
     this.resize(left);
     this.resize(right);
-    const lastLeft = left.entries[left.entries.length - 1];
-    const firstRight = right.entries[0];
+    const lastLeft = leftEntries[leftEntries.length - 1];
+    const firstRight = rightEntries[0];
     assert(lastLeft !== undefined && firstRight !== undefined, 'leaf re-division left a side empty');
     replaceSeparator(parent, separatorIndex, shortestSeparator(lastLeft.key, firstRight.key));
   }
@@ -281,6 +287,6 @@ export class Rebalancer {
 
   private resize(node: BtreeNode): void {
     node.usedBytes =
-      node.kind === 'leaf' ? leafNodeUsedBytes(node.entries) : internalNodeUsedBytes(node.keys);
+      node.kind === 'leaf' ? leafNodeUsedBytes(entriesOf(node)) : internalNodeUsedBytes(node.keys);
   }
 }

@@ -29,6 +29,7 @@ import { readVlogRecordFrame, vlogSegmentFileName } from '../vlog/vlog-segment-f
 import { decodeFreeListPage, type FreeListEntry } from './free-list-format.js';
 import type { BtreeNode, InternalNode, LeafNode, ValueLogPointer } from './node.js';
 import { decodeNode, nodeUsableBytes } from './node-format.js';
+import { entriesOf } from './node-ops.js';
 import { DATA_PAGES_FILE } from './page-store.js';
 
 /** Past this many problems the report only counts them: a wrecked file must not flood the output. */
@@ -410,7 +411,7 @@ async function readNode(walk: ImageWalk, id: PageId): Promise<BtreeNode | undefi
 }
 
 function keysOf(node: BtreeNode): Uint8Array[] {
-  return node.kind === 'leaf' ? node.entries.map((entry) => entry.key) : node.keys;
+  return node.kind === 'leaf' ? entriesOf(node).map((entry) => entry.key) : node.keys;
 }
 
 /** Keys strictly ascending within the page, each in [lower, upper). */
@@ -445,7 +446,7 @@ function checkFill(walk: ImageWalk, visit: Visit, node: BtreeNode): void {
     walk.problems.add(`page ${visit.id}: internal node without keys`);
   }
   if (visit.depth === 1) {
-    if (node.kind === 'leaf' && node.entries.length === 0) {
+    if (node.kind === 'leaf' && entriesOf(node).length === 0) {
       walk.problems.add(`page ${visit.id}: empty root leaf (an empty tree has no root)`);
     }
     return;
@@ -462,8 +463,9 @@ function checkFill(walk: ImageWalk, visit: Visit, node: BtreeNode): void {
 
 function visitLeaf(walk: ImageWalk, visit: Visit, leaf: LeafNode): void {
   walk.stats.leafPages += 1;
-  walk.stats.entries += leaf.entries.length;
-  for (const entry of leaf.entries) {
+  const entries = entriesOf(leaf); // decodeNode returns leaves with their entries as objects
+  walk.stats.entries += entries.length;
+  for (const entry of entries) {
     if (entry.tombstone) walk.stats.tombstones += 1;
     if (entry.pointer !== undefined) {
       walk.pointers.push({
@@ -478,11 +480,11 @@ function visitLeaf(walk: ImageWalk, visit: Visit, leaf: LeafNode): void {
   else if (walk.leafDepth !== visit.depth) {
     walk.problems.add(`page ${visit.id}: leaf at depth ${visit.depth}, others at depth ${walk.leafDepth}`);
   }
-  const first = leaf.entries[0];
+  const first = entries[0];
   if (first !== undefined && walk.lastKey !== undefined && compareBytes(walk.lastKey, first.key) >= 0) {
     walk.problems.add(`page ${visit.id}: first key is not above the previous leaf's last key`);
   }
-  const last = leaf.entries[leaf.entries.length - 1];
+  const last = entries[entries.length - 1];
   if (last !== undefined) walk.lastKey = last.key;
 }
 

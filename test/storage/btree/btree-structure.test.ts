@@ -552,6 +552,7 @@ describe('the validator', () => {
       dirty: true,
       usedBytes: 0,
       entries,
+      packed: undefined,
     };
     leaf.usedBytes = leafEntryBytes(entries[0] as LeafEntry);
     const generation = superblock.generation + 1n;

@@ -167,7 +167,15 @@ describe('free-list page format: corruption', () => {
 
   it('a page that is not a free-list page is corruption', () => {
     const node = encodeNode(
-      { kind: 'leaf', pageId: pageId(23), pageLsn: lsn(1), dirty: false, usedBytes: 0, entries: [] },
+      {
+        kind: 'leaf',
+        pageId: pageId(23),
+        pageLsn: lsn(1),
+        dirty: false,
+        usedBytes: 0,
+        entries: [],
+        packed: undefined,
+      },
       4096,
     );
     expectCorruption(node, /page type 3 is not a free-list page/);

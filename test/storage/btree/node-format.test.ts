@@ -31,6 +31,7 @@ import {
   SLOT_BYTES,
   VALUE_LOG_OFFSET_BYTES_OFFSET,
 } from '../../../src/storage/btree/node-format.js';
+import { entriesOf } from '../../../src/storage/btree/node-ops.js';
 import {
   keySizeMaxBytes,
   PAGE_ID_OFFSET,
@@ -102,6 +103,7 @@ const GOLDEN_LEAF: LeafNode = {
   dirty: true,
   usedBytes: leafNodeUsedBytes(GOLDEN_LEAF_ENTRIES),
   entries: GOLDEN_LEAF_ENTRIES,
+  packed: undefined,
 };
 
 const GOLDEN_INTERNAL_KEYS = [utf8('f'), utf8('m'), utf8('t')];
@@ -217,6 +219,7 @@ function leafNodeArb(pageSizeBytes: number): fc.Arbitrary<LeafNode> {
         dirty: true,
         usedBytes: leafNodeUsedBytes(kept),
         entries: kept,
+        packed: undefined,
       };
     });
 }
@@ -281,6 +284,7 @@ function leafOf(entries: LeafEntry[], id = 9): LeafNode {
     dirty: true,
     usedBytes: leafNodeUsedBytes(entries),
     entries,
+    packed: undefined,
   };
 }
 
@@ -397,10 +401,10 @@ describe('B+Tree node format: round trips', () => {
     const page = leafPage();
     const decoded = decodeNode(page, context);
     if (decoded.kind !== 'leaf') throw new Error('expected a leaf');
-    expect(decoded.entries[0]?.key).toEqual(utf8('bin/blob'));
-    expect(decoded.entries[0]?.key.buffer).toBe(page.buffer);
-    expect(decoded.entries[0]?.inlineValue).toEqual(new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
-    expect(decoded.entries[0]?.inlineValue?.buffer).toBe(page.buffer);
+    expect(decoded.entries?.[0]?.key).toEqual(utf8('bin/blob'));
+    expect(decoded.entries?.[0]?.key.buffer).toBe(page.buffer);
+    expect(decoded.entries?.[0]?.inlineValue).toEqual(new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
+    expect(decoded.entries?.[0]?.inlineValue?.buffer).toBe(page.buffer);
   });
 });
 
@@ -826,14 +830,14 @@ describe('B+Tree node format: golden pages', () => {
     expect(node.pageLsn).toBe(1002n);
     expect(node.dirty).toBe(false);
     expect(node.usedBytes).toBe(leafNodeUsedBytes(GOLDEN_LEAF_ENTRIES));
-    expect(node.entries.map((e) => new TextDecoder().decode(e.key))).toEqual([
+    expect(entriesOf(node).map((e) => new TextDecoder().decode(e.key))).toEqual([
       'bin/blob',
       'counter',
       'greeting',
       'images/cat.png',
       'old',
     ]);
-    const [blob, counter, greeting, image, old] = node.entries;
+    const [blob, counter, greeting, image, old] = entriesOf(node);
     expect(blob).toEqual({
       key: utf8('bin/blob'),
       valueType: 'bytes',

@@ -1,0 +1,165 @@
+/**
+ * A packed leaf: a clean leaf kept as its page bytes (node-format.ts owns the layout), searched and
+ * read in place. Only dirty leaves hold an array of LeafEntry objects.
+ *
+ * Why: a decoded leaf costs a JS object per entry plus a view each for its key and value, about three
+ * times the page's own bytes, and those long-lived small objects are what the collector scans and what
+ * fragments the V8 heap, so a cache of decoded leaves held far more memory than it accounted for. A
+ * packed leaf is the page (one buffer outside the JS heap) plus two small typed arrays, so what the
+ * cache accounts is what it holds. An entry is built on demand for the one key a lookup wants, or for
+ * the entries a cursor steps over, and is garbage young.
+ *
+ * Invariant: the page was checked entry by entry when it was decoded from disk (decodeNode), or was
+ * just written by encodeNode, and a clean node never changes; so the readers here trust its offsets.
+ * A change copies the leaf to a dirty node with materialized entries (PageStore.writable).
+ */
+import { assert } from '../../util/assert.js';
+import { type Lsn, lsn } from '../../util/ids.js';
+import { valueTypeOfCode } from '../value-type.js';
+import type { LeafEntry, ValueLogPointer } from './node.js';
+import { makeLeafEntry } from './node.js';
+import {
+  INLINE_VALUE_HEADER_BYTES,
+  LEAF_CELL_EXPIRES_AT_OFFSET,
+  LEAF_CELL_FLAGS_OFFSET,
+  LEAF_CELL_KEY_BYTES_OFFSET,
+  LEAF_CELL_REVISION_OFFSET,
+  LEAF_CELL_VALUE_PART_OFFSET,
+  LEAF_CELL_VALUE_TYPE_OFFSET,
+  LEAF_FLAG_TOMBSTONE,
+  LEAF_FLAG_VALUE_LOG,
+  NODE_ENTRY_COUNT_OFFSET,
+  NODE_PAYLOAD_OFFSET,
+  SLOT_BYTES,
+  VALUE_LOG_LENGTH_BYTES_OFFSET,
+  VALUE_LOG_OFFSET_BYTES_OFFSET,
+  VALUE_LOG_POINTER_BYTES,
+  VALUE_LOG_SEGMENT_OFFSET,
+} from './node-format.js';
+
+const TWO_TO_32 = 2 ** 32;
+
+export class PackedLeaf {
+  /** The whole page, as a plain Uint8Array (keys and values handed out are views into it). */
+  readonly page: Uint8Array;
+  private readonly view: DataView;
+  readonly count: number;
+  /** Offset and length of each slot's key in the page, in key order. */
+  private readonly keyStarts: Uint16Array;
+  private readonly keyLengths: Uint16Array;
+
+  /** Indexes a valid, sealed leaf page (see the invariant above). */
+  constructor(page: Uint8Array) {
+    this.page = new Uint8Array(page.buffer, page.byteOffset, page.length);
+    this.view = new DataView(page.buffer, page.byteOffset, page.length);
+    this.count = this.view.getUint16(NODE_ENTRY_COUNT_OFFSET, true);
+    this.keyStarts = new Uint16Array(this.count);
+    this.keyLengths = new Uint16Array(this.count);
+    for (let index = 0; index < this.count; index++) {
+      const cell = this.cellOffset(index);
+      this.keyStarts[index] = this.keyStartOf(cell);
+      this.keyLengths[index] = this.view.getUint16(cell + LEAF_CELL_KEY_BYTES_OFFSET, true);
+    }
+  }
+
+  /** Bytes this leaf holds in memory: the page and its key index (the cache's charge). */
+  get memoryBytes(): number {
+    return this.page.length + 4 * this.count;
+  }
+
+  /** The key of entry `index`, as a view into the page. */
+  keyAt(index: number): Uint8Array {
+    assert(index >= 0 && index < this.count, `entry ${index} of ${this.count}`);
+    const start = this.keyStarts[index] as number;
+    return this.page.subarray(start, start + (this.keyLengths[index] as number));
+  }
+
+  /** compareBytes(keyAt(index), key) without making the view. */
+  compareKeyAt(index: number, key: Uint8Array): number {
+    const { page } = this;
+    const start = this.keyStarts[index] as number;
+    const length = this.keyLengths[index] as number;
+    const shared = length < key.length ? length : key.length;
+    for (let offset = 0; offset < shared; offset++) {
+      const difference = (page[start + offset] as number) - (key[offset] as number);
+      if (difference !== 0) return difference;
+    }
+    return length - key.length;
+  }
+
+  /** Entry `index`, built from the page (keys and inline values are views into it). */
+  entryAt(index: number): LeafEntry {
+    assert(index >= 0 && index < this.count, `entry ${index} of ${this.count}`);
+    const { view } = this;
+    const cell = this.cellOffset(index);
+    const flags = view.getUint8(cell + LEAF_CELL_FLAGS_OFFSET);
+    const valueType = valueTypeOfCode(view.getUint8(cell + LEAF_CELL_VALUE_TYPE_OFFSET));
+    assert(valueType !== undefined, 'a checked page holds known value types');
+    const expiresAtMs =
+      view.getUint32(cell + LEAF_CELL_EXPIRES_AT_OFFSET, true) +
+      view.getUint32(cell + LEAF_CELL_EXPIRES_AT_OFFSET + 4, true) * TWO_TO_32;
+    const revision: Lsn = lsn(view.getBigUint64(cell + LEAF_CELL_REVISION_OFFSET, true));
+    const valuePart = cell + LEAF_CELL_VALUE_PART_OFFSET;
+    const tombstone = (flags & LEAF_FLAG_TOMBSTONE) !== 0;
+    let inlineValue: Uint8Array | undefined;
+    let pointer: ValueLogPointer | undefined;
+    if ((flags & LEAF_FLAG_VALUE_LOG) !== 0) {
+      pointer = {
+        segment: view.getUint32(valuePart + VALUE_LOG_SEGMENT_OFFSET, true),
+        offsetBytes:
+          view.getUint32(valuePart + VALUE_LOG_OFFSET_BYTES_OFFSET, true) +
+          view.getUint32(valuePart + VALUE_LOG_OFFSET_BYTES_OFFSET + 4, true) * TWO_TO_32,
+        lengthBytes: view.getUint32(valuePart + VALUE_LOG_LENGTH_BYTES_OFFSET, true),
+      };
+    } else if (!tombstone) {
+      const valueStart = valuePart + INLINE_VALUE_HEADER_BYTES;
+      inlineValue = this.page.subarray(valueStart, valueStart + view.getUint32(valuePart, true));
+    }
+    return makeLeafEntry(
+      this.keyAt(index),
+      valueType,
+      tombstone,
+      inlineValue,
+      pointer,
+      expiresAtMs,
+      revision,
+    );
+  }
+
+  /** Every entry, in key order (for a copy that will change, or a full check). */
+  entries(): LeafEntry[] {
+    const entries: LeafEntry[] = [];
+    for (let index = 0; index < this.count; index++) entries.push(this.entryAt(index));
+    return entries;
+  }
+
+  private cellOffset(index: number): number {
+    return this.view.getUint16(NODE_PAYLOAD_OFFSET + index * SLOT_BYTES, true);
+  }
+
+  /** Where a cell's key starts: after its fixed part and its value part. */
+  private keyStartOf(cell: number): number {
+    const flags = this.view.getUint8(cell + LEAF_CELL_FLAGS_OFFSET);
+    const valuePart = cell + LEAF_CELL_VALUE_PART_OFFSET;
+    if ((flags & LEAF_FLAG_VALUE_LOG) !== 0) return valuePart + VALUE_LOG_POINTER_BYTES;
+    if ((flags & LEAF_FLAG_TOMBSTONE) !== 0) return valuePart;
+    return valuePart + INLINE_VALUE_HEADER_BYTES + this.view.getUint32(valuePart, true);
+  }
+}
+
+/** The plain binary search over a packed leaf (the reference the key-heads search is checked against). */
+export function packedLowerBound(packed: PackedLeaf, key: Uint8Array): number {
+  let low = 0;
+  let high = packed.count;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (packed.compareKeyAt(middle, key) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Whether the packed leaf's key at `index` is `key`. */
+export function packedKeyEquals(packed: PackedLeaf, index: number, key: Uint8Array): boolean {
+  return index < packed.count && packed.compareKeyAt(index, key) === 0;
+}
