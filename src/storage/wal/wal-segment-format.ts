@@ -190,13 +190,45 @@ export function walBatchBodyBytes(recordPayloadBytes: readonly number[]): number
   return recordPayloadBytes.reduce((total, bytes) => total + frameSizeBytes(bytes), 0);
 }
 
-/** One batch as written: header frame, record frames, zero padding to the next 512 boundary. */
-export function encodeWalBatch(firstLsn: Lsn, records: readonly Uint8Array[]): Uint8Array {
+/**
+ * Reusable buffers for encoding batches: a batch written at once (and not kept) is encoded into them
+ * instead of two fresh allocations per batch, which with a batch every fraction of a millisecond were
+ * a steady churn of mid-sized buffers that fragmented the process's malloc heap.
+ */
+export class WalBatchScratch {
+  body: Uint8Array = new Uint8Array(0);
+  batch: Uint8Array = new Uint8Array(0);
+
+  /** `bytes` of the buffer, grown (to a power of two) when it is too small. */
+  static room(buffer: Uint8Array, bytes: number): Uint8Array {
+    if (buffer.length >= bytes) return buffer;
+    let size = 4096;
+    while (size < bytes) size *= 2;
+    return new Uint8Array(size);
+  }
+}
+
+/**
+ * One batch as written: header frame, record frames, zero padding to the next 512 boundary. With `scratch`, the result is a view into its buffers, valid until the next call
+ * with the same scratch; without, it is a fresh buffer.
+ */
+export function encodeWalBatch(
+  firstLsn: Lsn,
+  records: readonly Uint8Array[],
+  scratch?: WalBatchScratch,
+): Uint8Array {
   assert(records.length >= 1, 'a batch holds at least one record');
   assert(firstLsn >= 1n && firstLsn + BigInt(records.length) - 1n <= LSN_MAX, 'batch LSNs out of range');
-  const bodyBytes = walBatchBodyBytes(records.map((record) => record.length));
+  let bodyBytes = 0;
+  for (const record of records) bodyBytes += frameSizeBytes(record.length);
   assert(bodyBytes <= WAL_BATCH_BODY_BYTES_MAX, `batch of ${bodyBytes} bytes exceeds the limit`);
-  const body = new Uint8Array(bodyBytes);
+  let body: Uint8Array;
+  if (scratch === undefined) {
+    body = new Uint8Array(bodyBytes);
+  } else {
+    scratch.body = WalBatchScratch.room(scratch.body, bodyBytes);
+    body = scratch.body.subarray(0, bodyBytes);
+  }
   let atBytes = 0;
   for (const record of records) {
     assert(record.length <= WAL_RECORD_PAYLOAD_BYTES_MAX, `record of ${record.length} bytes`);
@@ -211,7 +243,16 @@ export function encodeWalBatch(firstLsn: Lsn, records: readonly Uint8Array[]): U
   });
   assert(headerPayload.length <= WAL_BATCH_HEADER_PAYLOAD_BYTES_MAX, 'batch header payload too large');
   const headerBytes = frameSizeBytes(headerPayload.length);
-  const batch = new Uint8Array(alignToBlock(headerBytes + bodyBytes));
+  const batchBytes = alignToBlock(headerBytes + bodyBytes);
+  let batch: Uint8Array;
+  if (scratch === undefined) {
+    batch = new Uint8Array(batchBytes);
+  } else {
+    scratch.batch = WalBatchScratch.room(scratch.batch, batchBytes);
+    batch = scratch.batch.subarray(0, batchBytes);
+    // The tail after the frames up to the block boundary must be zeros, as in a fresh buffer.
+    batch.fill(0, headerBytes + bodyBytes);
+  }
   writeFrame(batch, 0, headerPayload);
   batch.set(body, headerBytes);
   return batch;

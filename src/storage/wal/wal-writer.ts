@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { FileHandle, FileSystem } from '../../io/file-system.js';
 import { isIoError } from '../../io/file-system.js';
 import { assert, verify } from '../../util/assert.js';
+import { frameSizeBytes } from '../../util/checksummed-frame.js';
 import { CorruptionError, JubilantError } from '../../util/errors.js';
 import { type Lsn, lsn } from '../../util/ids.js';
 import { decodeWalRecord } from './wal-record.js';
@@ -31,6 +32,8 @@ import {
   WAL_SEGMENT_HEADER_BYTES,
   WAL_SPARE_SEGMENTS_MAX_DEFAULT,
   type WalEnd,
+  WalBatchScratch,
+  walBatchBytesMax,
   walSegmentFileName,
   walSpareFileName,
   writeWalZeros,
@@ -71,9 +74,17 @@ type StepKind = 'retryable' | 'fatal';
  */
 const BLOCKING_WRITE_BYTES_MAX = 256 * 1024;
 
+/** The bytes of the records' frames in a batch body. */
+function frameBytesOf(records: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += frameSizeBytes(record.length);
+  return bytes;
+}
+
 export class WalWriter {
   private readonly segmentList: SegmentState[] = [];
   private readonly spareNames: string[] = [];
+  private readonly scratch = new WalBatchScratch();
   private readonly spareSegmentsMax: number;
   private handle: FileHandle | undefined;
   private offset = WAL_SEGMENT_HEADER_BYTES;
@@ -185,7 +196,9 @@ export class WalWriter {
     assert(firstLsn === this.next, `batch starts at LSN ${firstLsn}, the log is at ${this.next}`);
     assert(records.length >= 1, 'an empty batch');
     verify(() => recordLsnProblem(firstLsn, records));
-    const batch = encodeWalBatch(firstLsn, records);
+    // A batch written on this thread is encoded into reused buffers; one for the pool gets its own.
+    const blocking = walBatchBytesMax(frameBytesOf(records)) <= BLOCKING_WRITE_BYTES_MAX;
+    const batch = encodeWalBatch(firstLsn, records, blocking ? this.scratch : undefined);
     const emptySegment = this.offset === WAL_SEGMENT_HEADER_BYTES;
     // A batch never crosses a segment's end, except a single batch larger than an empty segment,
     // which extends that segment past its preallocated size.
@@ -194,7 +207,7 @@ export class WalWriter {
     }
     const handle = this.currentHandle();
     const offsetBytes = this.offset;
-    if (batch.length <= BLOCKING_WRITE_BYTES_MAX) {
+    if (blocking) {
       await this.step('retryable', async () => handle.writeBlocking(offsetBytes, batch));
     } else {
       await this.step('retryable', () => handle.write(offsetBytes, batch));
