@@ -124,7 +124,10 @@ function plainChildIndexFor(keys: readonly Uint8Array[], key: Uint8Array): numbe
 export function leafLowerBound(leaf: LeafNode, key: Uint8Array): number {
   const { entries, packed } = leaf;
   const heads = leafHeads(leaf);
-  if (heads === undefined) return lowerBound(entriesOf(leaf), key);
+  if (heads === undefined) {
+    // A dirty leaf, or an empty one (no heads to build).
+    return entries !== undefined ? lowerBound(entries, key) : packedLowerBound(packed as PackedLeaf, key);
+  }
   const run = heads.candidates(key);
   let low = runLow(run);
   let high = runHigh(run);

@@ -2,7 +2,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFreeListPage } from '../../../src/storage/btree/free-list-format.js';
-import type { InternalNode, LeafEntry, LeafNode } from '../../../src/storage/btree/node.js';
+import {
+  type InternalNode,
+  type LeafEntry,
+  type LeafNode,
+  packedLeafNode,
+} from '../../../src/storage/btree/node.js';
 import {
   decodeNode,
   encodeNode,
@@ -31,7 +36,16 @@ import {
   SLOT_BYTES,
   VALUE_LOG_OFFSET_BYTES_OFFSET,
 } from '../../../src/storage/btree/node-format.js';
-import { entriesOf } from '../../../src/storage/btree/node-ops.js';
+import {
+  entriesOf,
+  leafCount,
+  leafEntryAt,
+  leafFind,
+  leafKeyAt,
+  leafLowerBound,
+  lowerBound,
+} from '../../../src/storage/btree/node-ops.js';
+import { PackedLeaf, packedLowerBound } from '../../../src/storage/btree/packed-leaf.js';
 import {
   keySizeMaxBytes,
   PAGE_ID_OFFSET,
@@ -385,6 +399,46 @@ describe('B+Tree node format: round trips', () => {
           const decoded = decodeNode(page, { file: FILE, pageSizeBytes });
           expect(decoded).toEqual({ ...node, dirty: false });
           expect(decoded.usedBytes).toBe(usedBytesOnPage(page));
+        }),
+        { seed, numRuns: ROUND_TRIP_RUNS[pageSizeBytes] },
+      );
+    });
+  }
+
+  for (const pageSizeBytes of [4096, 16384] as const) {
+    it(`a packed leaf reads, searches and finds exactly as the decoded leaf at ${pageSizeBytes} bytes`, () => {
+      const seed = testSeed();
+      console.log(`node-format packed leaf pageSize=${pageSizeBytes} seed=${seed}`);
+      const probesArb = fc.array(fc.uint8Array({ minLength: 1, maxLength: 24 }), { maxLength: 24 });
+      fc.assert(
+        fc.property(leafNodeArb(pageSizeBytes), probesArb, (node, randomProbes) => {
+          const page = encodeNode(node, pageSizeBytes);
+          const model = entriesOf(node); // the entries the page was encoded from: the model
+          const packed = new PackedLeaf(page);
+          expect(packed.count).toBe(model.length);
+          expect(packed.entries()).toEqual(model);
+          const leaf = packedLeafNode(node.pageId, node.pageLsn, node.usedBytes, packed);
+          expect(leafCount(leaf)).toBe(model.length);
+          // Probes: every key, each key's neighbours by one byte, and random keys.
+          const probes: Uint8Array[] = [...randomProbes];
+          for (const { key } of model) probes.push(key, key.slice(0, -1), Uint8Array.of(...key, 0));
+          for (const probe of probes) {
+            if (probe.length === 0) continue;
+            const expected = lowerBound(model, probe);
+            expect(packedLowerBound(packed, probe)).toBe(expected);
+            expect(leafLowerBound(leaf, probe)).toBe(expected); // through the key heads
+            const hit = model[expected];
+            const found = hit !== undefined && compareBytes(hit.key, probe) === 0 ? hit : undefined;
+            expect(leafFind(leaf, probe)).toEqual(found);
+          }
+          model.forEach((entry, index) => {
+            expect(leafEntryAt(leaf, index)).toEqual(entry);
+            expect(leafKeyAt(leaf, index)).toEqual(entry.key);
+          });
+          expect(leafEntryAt(leaf, -1)).toBeUndefined();
+          expect(leafEntryAt(leaf, model.length)).toBeUndefined();
+          // Keys and values handed out are views into the page, not copies.
+          if (model.length > 0) expect(packed.entryAt(0).key.buffer).toBe(page.buffer);
         }),
         { seed, numRuns: ROUND_TRIP_RUNS[pageSizeBytes] },
       );
