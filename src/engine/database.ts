@@ -237,7 +237,9 @@ export class Database {
     let returned = 0;
     const cursor = this.tree.cursor({ ...range, reverse: options.reverse === true });
     while (returned < limit) {
-      const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
+      // No more than the limit still wants: entries past it would be read (and built) for nothing.
+      const requested = Math.min(SCAN_BATCH_ENTRIES, limit - returned);
+      const batch = await cursor.nextBatch(requested);
       let revisionMax = lsn(0); // LSNs are bigints: no Math.max
       for (const entry of batch) if (entry.revision > revisionMax) revisionMax = entry.revision;
       await this.waitDurable(revisionMax);
@@ -251,7 +253,7 @@ export class Database {
         returned += 1;
         if (returned >= limit) return;
       }
-      if (batch.length < SCAN_BATCH_ENTRIES) return;
+      if (batch.length < requested) return;
     }
   }
 
@@ -377,7 +379,9 @@ export class Database {
 
   /** Up to `limit` stored entries after `afterKey` (from the start when undefined), tombstones included. */
   async storedEntriesAfter(afterKey: Uint8Array | undefined, limit: number): Promise<LeafEntry[]> {
-    const cursor = this.tree.cursor(afterKey === undefined ? {} : { start: afterKey });
+    const cursor = this.tree.cursor(
+      afterKey === undefined ? { walkOnce: true } : { start: afterKey, walkOnce: true },
+    );
     const batch = await cursor.nextBatch(limit + 1);
     const first = batch[0];
     if (afterKey !== undefined && first !== undefined && compareBytes(first.key, afterKey) === 0)

@@ -118,7 +118,9 @@ export function decodedPageBytesMax(pageSizeBytes: number): number {
  */
 export function decodedNodeBytes(node: BtreeNode): number {
   if (node.kind === 'leaf' && node.packed !== undefined) {
-    return NODE_OBJECT_BYTES + node.packed.memoryBytes + HEAD_BYTES * node.packed.count;
+    const { packed } = node;
+    const objectBytes = packed.isMaterialized ? packed.count * ENTRY_OBJECT_BYTES : 0;
+    return NODE_OBJECT_BYTES + packed.memoryBytes + HEAD_BYTES * packed.count + objectBytes;
   }
   const count = node.kind === 'leaf' ? leafCount(node) : node.children.length;
   return NODE_OBJECT_BYTES + node.usedBytes + count * ENTRY_OBJECT_BYTES;
@@ -303,6 +305,14 @@ export class PageStore {
     if (pin === undefined) this.pinned.set(id, { node, count: 1 });
     else pin.count += 1;
     return node;
+  }
+
+  /** Builds a packed leaf's entry objects for a cursor walking it, and charges the cache for them. */
+  materialize(leaf: LeafNode): void {
+    const { packed } = leaf;
+    if (packed === undefined || packed.isMaterialized) return;
+    packed.materialize();
+    if (this.cache.peek(leaf.pageId) === leaf) this.cache.set(leaf.pageId, leaf, decodedNodeBytes(leaf));
   }
 
   unpin(id: PageId): void {

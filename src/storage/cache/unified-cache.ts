@@ -71,6 +71,9 @@ export class UnifiedCache<T extends object = object> {
       this.lru.delete(key); // too large to keep: serve it uncached
       return;
     }
+    // lru-cache keeps the old size when the same value is set again: a re-charge (a packed leaf that
+    // built its entry objects) would go unaccounted.
+    if (this.lru.peek(key) === value) this.lru.delete(key);
     this.lru.set(key, value, { size: sizeBytes });
     this.trim();
   }
