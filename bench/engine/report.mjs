@@ -190,9 +190,16 @@ export function buildRows(measured, flags) {
       `after gc, database open (RSS of the bare child at start ${mib(rss.startRssBytes)}): heap ${mib(rss.heapUsedBytes)} used of ${mib(rss.heapTotalBytes)}, ` +
       `external ${mib(rss.externalBytes)}; cache ${mib(rss.cacheAccountedBytes)} accounted of ` +
       `${mib(rss.cacheBytes)} budget; ${formatCount(rss.keys)} keys (${rss.pageCount} pages); ` +
-      `peak RSS ${mib(rss.peakRssBytes)}`,
+      `peak RSS ${mib(rss.peakRssBytes)}${mappingNotes(rss.mappings)}`,
   });
   return rows;
+}
+
+/** `; resident: malloc heap X, anonymous (V8) Y, files Z` when the child could read its smaps. */
+function mappingNotes(mappings) {
+  if (mappings?.mallocHeapBytes === undefined) return '';
+  const { mallocHeapBytes, anonymousBytes, fileBytes } = mappings;
+  return `; resident by mapping: malloc heap ${mib(mallocHeapBytes)}, anonymous (V8 heap, ...) ${mib(anonymousBytes)}, files ${mib(fileBytes)}`;
 }
 
 function readRows(measured, flags, list) {

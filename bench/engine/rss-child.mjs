@@ -9,6 +9,7 @@
  * garbage twice and reports RSS, heap and the cache's accounted bytes with the database still open.
  * Input: one JSON argument; output: one IPC message.
  */
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jubilantEngine } from './engines.mjs';
@@ -59,6 +60,7 @@ async function main() {
   await new Promise((resolve) => setTimeout(resolve, 100));
   globalThis.gc();
   const memory = process.memoryUsage();
+  const mappings = residentByMapping();
   const stats = db.stats();
   process.send({
     keys: written,
@@ -71,6 +73,7 @@ async function main() {
     externalBytes: memory.external,
     arrayBuffersBytes: memory.arrayBuffers,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    mappings,
     cacheAccountedBytes: stats.cache.accountedBytes,
     cacheEntries: stats.cache.entries,
     cacheEvictions: stats.cache.evictions,
@@ -79,6 +82,33 @@ async function main() {
   await db.close();
   await rm(join(directory, 'jubilant'), { recursive: true, force: true });
   process.stderr.write(`  rss child: RSS ${(memory.rss / MiB).toFixed(0)} MiB after gc\n`);
+}
+
+/**
+ * Resident bytes by kind of mapping, from /proc/self/smaps (Linux; empty elsewhere): the malloc heap
+ * (`[heap]`: ArrayBuffer backing stores among others, and what freeing them leaves behind), anonymous
+ * mappings (mostly the V8 heap), and files (the node binary and libraries).
+ */
+function residentByMapping() {
+  let text;
+  try {
+    text = readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return {};
+  }
+  const totals = { mallocHeapBytes: 0, anonymousBytes: 0, fileBytes: 0 };
+  let kind = 'anonymousBytes';
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header !== null) {
+      const name = header[1] ?? '';
+      kind = name === '[heap]' ? 'mallocHeapBytes' : name.startsWith('/') ? 'fileBytes' : 'anonymousBytes';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null) totals[kind] += Number(rss[1]) * 1024;
+  }
+  return totals;
 }
 
 main().catch((error) => {
