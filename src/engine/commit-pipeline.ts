@@ -185,6 +185,9 @@ export class CommitPipeline {
         await this.waitForRoom(this.parts.budgetBytes, { reserve: true });
         const mutation = commit.logged[index] as WalMutation;
         try {
+          // A failure may have turned the database read-only while this apply waited: the tree it
+          // reloaded holds only durable commits, and a relaxed one may never have become durable.
+          this.host.checkNotReadOnly();
           this.account(mutation, await this.host.tree().put(entryOf(mutation, commit.lsn)));
         } finally {
           this.releaseReservation();
