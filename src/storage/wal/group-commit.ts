@@ -55,7 +55,10 @@ export interface LogRequest {
   encode(recordLsn: Lsn): Uint8Array;
   /** The fdatasync covering the record completed. */
   durable(): void;
-  /** The record will never be durable: DISK_FULL (it became an empty commit) or a failed WAL. */
+  /**
+   * The record will never be durable: DISK_FULL (it became an empty commit) or a failed WAL. Exactly
+   * one of `durable` and `failed` is called, once.
+   */
   failed(error: Error): void;
 }
 
@@ -237,7 +240,8 @@ export class GroupCommit {
         return false;
       }
       this.fail(error instanceof Error ? error : new Error(String(error)));
-      for (const pending of batch) pending.request.failed(this.readOnlyError());
+      // A record voided by an earlier ENOSPC was already told: each request hears exactly once.
+      for (const pending of batch) if (!pending.voided) pending.request.failed(this.readOnlyError());
       return true;
     }
     const last = batch[batch.length - 1] as Pending;
@@ -276,7 +280,9 @@ export class GroupCommit {
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
     this.failure = error;
-    for (const pending of this.queue.splice(0)) pending.request.failed(this.readOnlyError());
+    for (const pending of this.queue.splice(0)) {
+      if (!pending.voided) pending.request.failed(this.readOnlyError());
+    }
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.readOnlyError());
     this.notifyIdle();
     this.options.onFailure?.(error);
