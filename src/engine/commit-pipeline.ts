@@ -60,7 +60,13 @@ export interface CommitPipelineParts {
   readonly stallBytes: number;
   /** Dirty bytes never pass this (the cache budget). */
   readonly budgetBytes: number;
-  /** The most one mutation's apply may dirty: a leaf and, at worst, a split's new sibling and parent. */
+  /**
+   * What one mutation's apply is assumed to dirty at most: three nodes at the largest charge a node of
+   * the page size can have (decodedPageBytesMax: a node full of one-byte separators), for the copied
+   * leaf and, at worst, a split's new sibling and the parent. Not a proof (a put below a long clean
+   * path copies every node of it), but real nodes are charged far below that maximum; the
+   * cache-budget tests check the budget at every commit and every write.
+   */
   readonly reserveBytes: number;
 }
 
@@ -109,10 +115,17 @@ export class CommitPipeline {
     });
   }
 
-  /** Runs `work` once the dirty-page budget admits it, like a commit (for unlogged tree changes). */
+  /**
+   * Runs `work` (an unlogged tree change) once the budget admits it, holding the room of one apply
+   * until it ends: it may await node reads, so the apply gate must count it meanwhile.
+   */
   async admitted<T>(work: () => Promise<T>): Promise<T> {
-    await this.waitForRoom(this.parts.stallBytes);
-    return work();
+    await this.waitForRoom(this.parts.stallBytes, { reserve: true });
+    try {
+      return await work();
+    } finally {
+      this.releaseReservation();
+    }
   }
 
   /** Resolves once no commit is in flight (for close()). */
@@ -158,6 +171,13 @@ export class CommitPipeline {
       void this.applyRest(commit, 0);
       return;
     }
+    try {
+      // Read-only after a failure: the reloaded tree holds only what was durable when it reloaded.
+      this.host.checkNotReadOnly();
+    } catch (error) {
+      this.settleFailed(commit, error);
+      return;
+    }
     const tree = this.host.tree();
     const { logged } = commit;
     for (let index = 0; index < logged.length; index++) {
@@ -189,6 +209,7 @@ export class CommitPipeline {
           // reloaded holds only durable commits, and a relaxed one may never have become durable.
           this.host.checkNotReadOnly();
           this.account(mutation, await this.host.tree().put(entryOf(mutation, commit.lsn)));
+          this.host.checkNotReadOnly(); // it may have turned so during the put's node read
         } finally {
           this.releaseReservation();
         }

@@ -41,7 +41,14 @@ import {
   leafNode,
   packedLeafNode,
 } from './node.js';
-import { decodeNode, encodeNode, nodeUsableBytes } from './node-format.js';
+import {
+  decodeNode,
+  encodeNode,
+  INTERNAL_CELL_OVERHEAD_BYTES,
+  LEAF_CELL_OVERHEAD_BYTES,
+  nodeUsableBytes,
+  SLOT_BYTES,
+} from './node-format.js';
 import { leafCount, leafEntriesCopy } from './node-ops.js';
 import { PackedLeaf } from './packed-leaf.js';
 
@@ -103,13 +110,15 @@ interface FrozenImage {
 }
 
 /**
- * An upper bound on what one decoded page of this size costs in memory: every entry at its smallest
- * (a one-byte key and an empty value) fills the page.
+ * An upper bound on what one node of this page size is charged (`decodedNodeBytes`): the page filled
+ * with its smallest entries, an internal node's one-byte separators (a slot and a 6-byte cell each,
+ * plus the leftmost child), which outnumber a leaf's smallest entries (one-byte-key tombstones).
  */
 export function decodedPageBytesMax(pageSizeBytes: number): number {
-  const smallestEntryBytes = 2 + 20 + 4 + 1; // slot + leaf cell overhead + inline length + 1-byte key
-  const entriesMax = Math.ceil(nodeUsableBytes(pageSizeBytes) / smallestEntryBytes);
-  return NODE_OBJECT_BYTES + nodeUsableBytes(pageSizeBytes) + entriesMax * ENTRY_OBJECT_BYTES;
+  const usableBytes = nodeUsableBytes(pageSizeBytes);
+  const leafEntriesMax = Math.ceil(usableBytes / (SLOT_BYTES + LEAF_CELL_OVERHEAD_BYTES + 1));
+  const childrenMax = Math.ceil(usableBytes / (SLOT_BYTES + INTERNAL_CELL_OVERHEAD_BYTES + 1)) + 1;
+  return NODE_OBJECT_BYTES + usableBytes + Math.max(leafEntriesMax, childrenMax) * ENTRY_OBJECT_BYTES;
 }
 
 /**
