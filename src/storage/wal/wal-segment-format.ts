@@ -196,16 +196,29 @@ export function walBatchBodyBytes(recordPayloadBytes: readonly number[]): number
  * a steady churn of mid-sized buffers that fragmented the process's malloc heap.
  */
 export class WalBatchScratch {
-  body: Uint8Array = new Uint8Array(0);
-  batch: Uint8Array = new Uint8Array(0);
+  private readonly buffers = { body: new Uint8Array(0), batch: new Uint8Array(0) };
 
-  /** `bytes` of the buffer, grown (to a power of two) when it is too small. */
-  static room(buffer: Uint8Array, bytes: number): Uint8Array {
-    if (buffer.length >= bytes) return buffer;
-    let size = 4096;
-    while (size < bytes) size *= 2;
-    return new Uint8Array(size);
+  /**
+   * A zero-filled view of `bytes` of one of its buffers, grown (to a power of two) when too small: the
+   * same contents a fresh `new Uint8Array(bytes)` has, so the batch's padding is zeros either way.
+   */
+  take(which: 'body' | 'batch', bytes: number): Uint8Array {
+    let buffer = this.buffers[which];
+    if (buffer.length < bytes) {
+      let size = 4096;
+      while (size < bytes) size *= 2;
+      buffer = new Uint8Array(size);
+      this.buffers[which] = buffer;
+    }
+    const view = buffer.subarray(0, bytes);
+    view.fill(0);
+    return view;
   }
+}
+
+/** `bytes` zero bytes: from `scratch` when given, else a fresh buffer. */
+function bytesFor(scratch: WalBatchScratch | undefined, which: 'body' | 'batch', bytes: number): Uint8Array {
+  return scratch === undefined ? new Uint8Array(bytes) : scratch.take(which, bytes);
 }
 
 /**
@@ -222,13 +235,7 @@ export function encodeWalBatch(
   let bodyBytes = 0;
   for (const record of records) bodyBytes += frameSizeBytes(record.length);
   assert(bodyBytes <= WAL_BATCH_BODY_BYTES_MAX, `batch of ${bodyBytes} bytes exceeds the limit`);
-  let body: Uint8Array;
-  if (scratch === undefined) {
-    body = new Uint8Array(bodyBytes);
-  } else {
-    scratch.body = WalBatchScratch.room(scratch.body, bodyBytes);
-    body = scratch.body.subarray(0, bodyBytes);
-  }
+  const body = bytesFor(scratch, 'body', bodyBytes);
   let atBytes = 0;
   for (const record of records) {
     assert(record.length <= WAL_RECORD_PAYLOAD_BYTES_MAX, `record of ${record.length} bytes`);
@@ -244,15 +251,7 @@ export function encodeWalBatch(
   assert(headerPayload.length <= WAL_BATCH_HEADER_PAYLOAD_BYTES_MAX, 'batch header payload too large');
   const headerBytes = frameSizeBytes(headerPayload.length);
   const batchBytes = alignToBlock(headerBytes + bodyBytes);
-  let batch: Uint8Array;
-  if (scratch === undefined) {
-    batch = new Uint8Array(batchBytes);
-  } else {
-    scratch.batch = WalBatchScratch.room(scratch.batch, batchBytes);
-    batch = scratch.batch.subarray(0, batchBytes);
-    // The tail after the frames up to the block boundary must be zeros, as in a fresh buffer.
-    batch.fill(0, headerBytes + bodyBytes);
-  }
+  const batch = bytesFor(scratch, 'batch', batchBytes);
   writeFrame(batch, 0, headerPayload);
   batch.set(body, headerBytes);
   return batch;
