@@ -78,7 +78,7 @@ export interface Releasable {
 export class CommitPipeline {
   private readonly parts: CommitPipelineParts;
   private readonly host: CommitHost;
-  /** Bytes that applies waiting for a node read may still dirty. */
+  /** Bytes that applies reading a node, and unlogged tree changes (`admitted`), may still dirty. */
   private reservedBytes = 0;
   private reservationWaiter: { promise: Promise<void>; resolve: () => void } | undefined;
   private inFlight = 0;
