@@ -258,8 +258,13 @@ export class CommitPipeline {
 
   /** Whether `mutations` applies fit under `limitBytes` of dirty pages even at their worst. */
   private hasRoom(limitBytes: number, mutations = 1): boolean {
+    const dirtyBytes = this.host.dirtyBytes();
+    // Nothing dirty and nothing reserved: no checkpoint can free more room, so go on even when the
+    // budget is smaller than the assumed worst case (64 KiB pages in a 1 MiB cache), or commits would
+    // wait forever on empty checkpoints.
+    if (dirtyBytes === 0 && this.reservedBytes === 0) return true;
     const worstBytes = this.reservedBytes + mutations * this.parts.reserveBytes;
-    return this.host.dirtyBytes() + worstBytes <= limitBytes;
+    return dirtyBytes + worstBytes <= limitBytes;
   }
 
   /**
