@@ -80,12 +80,8 @@ export class Btree {
 
   async get(key: Uint8Array): Promise<LeafEntry | undefined> {
     // The common case (the path is in memory) needs no retry loop, pins or extra awaits.
-    try {
-      return this.lookup(key);
-    } catch (error) {
-      if (!(error instanceof NotResident)) throw error;
-    }
-    return this.run(() => this.lookup(key));
+    const entry = this.getResident(key);
+    return entry !== NOT_RESIDENT ? entry : this.run(() => this.lookup(key));
   }
 
   /**

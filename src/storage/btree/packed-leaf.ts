@@ -79,10 +79,7 @@ export class PackedLeaf {
    * than over decoded leaves; a leaf that is scanned is worth its objects, which the cache then charges.
    */
   materialize(): void {
-    if (this.materialized !== undefined) return;
-    const entries: LeafEntry[] = [];
-    for (let index = 0; index < this.count; index++) entries.push(this.buildEntry(index));
-    this.materialized = entries;
+    this.materialized ??= this.buildEntries();
   }
 
   /** The key of entry `index`, as a view into the page. */
@@ -121,7 +118,10 @@ export class PackedLeaf {
 
   /** Every entry, in key order, in a fresh array (for a copy that will change, or a full check). */
   entries(): LeafEntry[] {
-    if (this.materialized !== undefined) return [...this.materialized];
+    return this.materialized !== undefined ? [...this.materialized] : this.buildEntries();
+  }
+
+  private buildEntries(): LeafEntry[] {
     const entries: LeafEntry[] = [];
     for (let index = 0; index < this.count; index++) entries.push(this.buildEntry(index));
     return entries;
