@@ -379,9 +379,7 @@ export class Database {
 
   /** Up to `limit` stored entries after `afterKey` (from the start when undefined), tombstones included. */
   async storedEntriesAfter(afterKey: Uint8Array | undefined, limit: number): Promise<LeafEntry[]> {
-    const cursor = this.tree.cursor(
-      afterKey === undefined ? { walkOnce: true } : { start: afterKey, walkOnce: true },
-    );
+    const cursor = this.tree.cursor(afterKey === undefined ? {} : { start: afterKey });
     const batch = await cursor.nextBatch(limit + 1);
     const first = batch[0];
     if (afterKey !== undefined && first !== undefined && compareBytes(first.key, afterKey) === 0)

@@ -58,7 +58,7 @@ export async function valueLogPointers(
 ): Promise<Array<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn }>> {
   const pointers: Array<{ key: Uint8Array; pointer: ValueLogPointer; revision: Lsn }> = [];
   if (valueLog.stats().segments === 0) return pointers; // no value log yet: no walk over the tree
-  const cursor = tree.cursor({ walkOnce: true });
+  const cursor = tree.cursor();
   for (;;) {
     const batch = await cursor.nextBatch(POINTER_WALK_BATCH_ENTRIES);
     for (const entry of batch) {

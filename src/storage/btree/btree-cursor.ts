@@ -121,7 +121,6 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
       steps.push({ node, index });
       node = this.tree.node(node.children[index] as PageId);
     }
-    if (this.options.walkOnce !== true) store.materialize(node);
     return { steps, leaf: node, index: this.startIndex(node, target), version: store.version };
   }
 
@@ -158,7 +157,6 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
       steps.push({ node, index });
       node = this.tree.node(node.children[index] as PageId);
     }
-    if (this.options.walkOnce !== true) this.tree.store.materialize(node);
     return { steps, leaf: node, index: this.reverse ? leafCount(node) - 1 : 0, version };
   }
 }

@@ -32,11 +32,6 @@ export class NotResident {
 
 export interface CursorOptions extends KeyRange {
   readonly reverse?: boolean;
-  /**
-   * A background walk that reads each entry once (value-log GC, the TTL sweeper, open's pointer walk):
-   * it leaves packed leaves packed instead of building and keeping their entry objects.
-   */
-  readonly walkOnce?: boolean;
 }
 
 export class Btree {

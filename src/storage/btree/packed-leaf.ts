@@ -7,7 +7,10 @@
  * fragments the V8 heap, so a cache of decoded leaves held far more memory than it accounted for. A
  * packed leaf is the page (one buffer outside the JS heap) plus two small typed arrays, so what the
  * cache accounts is what it holds. An entry is built on demand for the one key a lookup wants, or for
- * the entries a cursor steps over, and is garbage young.
+ * the entries a cursor steps over, and is garbage young. Scans too build entries per visit rather than
+ * keep them: kept entries made 100-key range scans 1.3-1.7x faster but cost ~310 bytes of V8 heap each
+ * (an object, two views, a bigint), which after a full scan was most of the process's memory past the
+ * cache budget (bench/README.md, "Where the time goes").
  *
  * Invariant: the page was checked entry by entry when it was decoded from disk (decodeNode), or was
  * just written by encodeNode, and a clean node never changes; so the readers here trust its offsets.
@@ -47,8 +50,6 @@ export class PackedLeaf {
   /** Offset and length of each slot's key in the page, in key order. */
   private readonly keyStarts: Uint16Array;
   private readonly keyLengths: Uint16Array;
-  /** The entries as objects, once a cursor has walked the leaf (PageStore.materialize). */
-  private materialized: LeafEntry[] | undefined;
 
   /** Indexes a valid, sealed leaf page (see the invariant above). */
   constructor(page: Uint8Array) {
@@ -64,22 +65,9 @@ export class PackedLeaf {
     }
   }
 
-  /** Bytes this leaf holds in memory: the page and its key index (entry objects not counted). */
+  /** Bytes this leaf holds in memory: the page and its key index (no entry objects, ever). */
   get memoryBytes(): number {
     return this.page.length + 4 * this.count;
-  }
-
-  get isMaterialized(): boolean {
-    return this.materialized !== undefined;
-  }
-
-  /**
-   * Builds every entry object once and keeps them. A scan steps over every entry of a leaf, and building
-   * entries per visit (two typed-array views and a bigint each, ~0.2 µs) made range scans 1.7x slower
-   * than over decoded leaves; a leaf that is scanned is worth its objects, which the cache then charges.
-   */
-  materialize(): void {
-    this.materialized ??= this.buildEntries();
   }
 
   /** The key of entry `index`, as a view into the page. */
@@ -113,15 +101,11 @@ export class PackedLeaf {
   /** Entry `index` (keys and inline values are views into the page). */
   entryAt(index: number): LeafEntry {
     assert(index >= 0 && index < this.count, `entry ${index} of ${this.count}`);
-    return this.materialized !== undefined ? (this.materialized[index] as LeafEntry) : this.buildEntry(index);
+    return this.buildEntry(index);
   }
 
   /** Every entry, in key order, in a fresh array (for a copy that will change, or a full check). */
   entries(): LeafEntry[] {
-    return this.materialized !== undefined ? [...this.materialized] : this.buildEntries();
-  }
-
-  private buildEntries(): LeafEntry[] {
     const entries: LeafEntry[] = [];
     for (let index = 0; index < this.count; index++) entries.push(this.buildEntry(index));
     return entries;

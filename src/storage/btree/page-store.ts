@@ -54,9 +54,16 @@ import { PackedLeaf } from './packed-leaf.js';
 
 export const DATA_PAGES_FILE = 'data.pages';
 const CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
-/** Rough per-object cost of a decoded node and of each decoded entry, for the cache's byte budget. */
+/**
+ * Per-object cost of a node, of each entry a dirty leaf holds as objects, and of each child of an
+ * internal node, for the cache's byte budget; `usedBytes` counts the key and value bytes themselves.
+ * Measured on Node 20 (heap and external bytes per kept LeafEntry): 306 B when key and value are views
+ * into a page, 483 B plus ~117 B of backing stores when they are fresh arrays, as a SET's are; a dirty
+ * leaf's entries are mostly fresh, so the larger figure. A child costs a separator view and two slots.
+ */
 const NODE_OBJECT_BYTES = 128;
-const ENTRY_OBJECT_BYTES = 96;
+const LEAF_ENTRY_OBJECT_BYTES = 600;
+const CHILD_OBJECT_BYTES = 128;
 /** A key head of a clean node's search index (key-heads.ts). */
 const HEAD_BYTES = 4;
 /** Page writes of one checkpoint kept in flight at once. */
@@ -111,14 +118,15 @@ interface FrozenImage {
 
 /**
  * An upper bound on what one node of this page size is charged (`decodedNodeBytes`): the page filled
- * with its smallest entries, an internal node's one-byte separators (a slot and a 6-byte cell each,
- * plus the leftmost child), which outnumber a leaf's smallest entries (one-byte-key tombstones).
+ * with its smallest entries, either a leaf of one-byte-key tombstones or an internal node of one-byte
+ * separators (a slot and a 6-byte cell each, plus the leftmost child), whichever costs more as objects.
  */
 export function decodedPageBytesMax(pageSizeBytes: number): number {
   const usableBytes = nodeUsableBytes(pageSizeBytes);
   const leafEntriesMax = Math.ceil(usableBytes / (SLOT_BYTES + LEAF_CELL_OVERHEAD_BYTES + 1));
   const childrenMax = Math.ceil(usableBytes / (SLOT_BYTES + INTERNAL_CELL_OVERHEAD_BYTES + 1)) + 1;
-  return NODE_OBJECT_BYTES + usableBytes + Math.max(leafEntriesMax, childrenMax) * ENTRY_OBJECT_BYTES;
+  const objectBytesMax = Math.max(leafEntriesMax * LEAF_ENTRY_OBJECT_BYTES, childrenMax * CHILD_OBJECT_BYTES);
+  return NODE_OBJECT_BYTES + usableBytes + objectBytesMax;
 }
 
 /**
@@ -128,11 +136,13 @@ export function decodedPageBytesMax(pageSizeBytes: number): number {
 export function decodedNodeBytes(node: BtreeNode): number {
   if (node.kind === 'leaf' && node.packed !== undefined) {
     const { packed } = node;
-    const objectBytes = packed.isMaterialized ? packed.count * ENTRY_OBJECT_BYTES : 0;
-    return NODE_OBJECT_BYTES + packed.memoryBytes + HEAD_BYTES * packed.count + objectBytes;
+    return NODE_OBJECT_BYTES + packed.memoryBytes + HEAD_BYTES * packed.count;
   }
-  const count = node.kind === 'leaf' ? leafCount(node) : node.children.length;
-  return NODE_OBJECT_BYTES + node.usedBytes + count * ENTRY_OBJECT_BYTES;
+  const objectBytes =
+    node.kind === 'leaf'
+      ? leafCount(node) * LEAF_ENTRY_OBJECT_BYTES
+      : node.children.length * CHILD_OBJECT_BYTES;
+  return NODE_OBJECT_BYTES + node.usedBytes + objectBytes;
 }
 
 /** A leaf decoded from `page` (every entry checked), kept packed: clean leaves hold only their page. */
@@ -314,14 +324,6 @@ export class PageStore {
     if (pin === undefined) this.pinned.set(id, { node, count: 1 });
     else pin.count += 1;
     return node;
-  }
-
-  /** Builds a packed leaf's entry objects for a cursor walking it, and charges the cache for them. */
-  materialize(leaf: LeafNode): void {
-    const { packed } = leaf;
-    if (packed === undefined || packed.isMaterialized) return;
-    packed.materialize();
-    if (this.cache.peek(leaf.pageId) === leaf) this.cache.set(leaf.pageId, leaf, decodedNodeBytes(leaf));
   }
 
   unpin(id: PageId): void {

@@ -1,5 +1,5 @@
-// Proves that clean leaves are kept packed, that a user's cursor materializes the leaves it walks and
-// the cache charges them, and that a background walk (walkOnce) leaves them packed, with the same reads.
+// Proves that clean leaves are kept packed, that a cursor walking them leaves them packed (no entry
+// objects kept, nothing more charged to the cache), and that packed leaves read and change as any other.
 import { describe, expect, it } from 'vitest';
 import { SimFileSystem } from '../../../src/io/sim-file-system.js';
 import { Btree } from '../../../src/storage/btree/btree.js';
@@ -29,14 +29,14 @@ function leaves(store: PageStore): LeafNode[] {
   return found;
 }
 
-async function walk(tree: Btree, walkOnce: boolean): Promise<string[]> {
+async function walk(tree: Btree): Promise<string[]> {
   const keys: string[] = [];
-  for await (const entry of tree.cursor({ walkOnce })) keys.push(new TextDecoder().decode(entry.key));
+  for await (const entry of tree.cursor()) keys.push(new TextDecoder().decode(entry.key));
   return keys;
 }
 
 describe('packed leaves and the cache', () => {
-  it('a checkpoint packs the leaves; a walkOnce cursor leaves them packed, a scan materializes and charges them', async () => {
+  it('a checkpoint packs the leaves; a cursor leaves them packed and charges nothing more', async () => {
     const fs = new SimFileSystem({ seed: 1 });
     await fs.mkdir(DIR);
     const store = await PageStore.create(fs, DIR, OPTIONS);
@@ -56,28 +56,21 @@ describe('packed leaves and the cache', () => {
     await store.checkpoint(lsn(KEYS));
     const packed = leaves(store);
     expect(packed.length).toBeGreaterThan(10);
-    for (const leaf of packed) {
-      expect(leaf.entries).toBeUndefined();
-      expect(leaf.packed?.isMaterialized).toBe(false);
-    }
+    for (const leaf of packed) expect(leaf.entries).toBeUndefined();
     const expected = Array.from({ length: KEYS }, (_, index) => new TextDecoder().decode(keyOf(index)));
     const cachedBefore = store.cache.accountedBytes;
 
-    expect(await walk(tree, true)).toEqual(expected);
-    expect(leaves(store).every((leaf) => leaf.packed?.isMaterialized === false)).toBe(true);
+    expect(await walk(tree)).toEqual(expected);
+    expect(leaves(store)).toEqual(packed);
+    expect(leaves(store).every((leaf) => leaf.entries === undefined)).toBe(true);
     expect(store.cache.accountedBytes).toBe(cachedBefore);
 
-    expect(await walk(tree, false)).toEqual(expected);
-    expect(leaves(store).every((leaf) => leaf.packed?.isMaterialized === true)).toBe(true);
-    expect(store.cache.accountedBytes).toBeGreaterThan(cachedBefore);
-    expect(store.cache.accountedBytes).toBeLessThanOrEqual(store.cache.budgetBytes);
-
-    // A materialized leaf still reads and changes like any other.
+    // A packed leaf reads and changes like any other.
     const found = await tree.get(keyOf(1234));
     expect(found?.inlineValue).toEqual(new Uint8Array(40).fill(1234 % 251));
     await tree.put(makeLeafEntry(keyOf(1234), 'bytes', true, undefined, undefined, 0, lsn(KEYS + 1)));
     expect((await tree.get(keyOf(1234)))?.tombstone).toBe(true);
-    expect(await walk(tree, true)).toEqual(expected);
+    expect(await walk(tree)).toEqual(expected);
     await store.close();
   });
 });
