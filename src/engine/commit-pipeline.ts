@@ -152,7 +152,7 @@ export class CommitPipeline {
 
   private async startWhenRoom(commit: PendingCommit): Promise<void> {
     try {
-      await this.waitForRoom(this.parts.stallBytes);
+      await this.waitForRoom(this.parts.stallBytes, { admission: true });
     } catch (error) {
       this.settleFailed(commit, error);
       return;
@@ -272,7 +272,8 @@ export class CommitPipeline {
    * taken in the same step as the check: a caller resumes only a microtask later, and by then another
    * waiter would have seen the same room.
    */
-  private async waitForRoom(limitBytes: number, { reserve = false } = {}): Promise<void> {
+  private async waitForRoom(limitBytes: number, { reserve = false, admission = false } = {}): Promise<void> {
+    const { groupCommit } = this.parts;
     for (;;) {
       if (this.hasRoom(limitBytes)) break;
       if (this.reservedBytes > 0) {
@@ -280,10 +281,16 @@ export class CommitPipeline {
         this.reservationWaiter ??= deferred();
         await this.reservationWaiter.promise;
       } else {
-        // Dirty pages alone fill the room: only a checkpoint, which turns them clean, frees it.
+        // Dirty pages alone fill the room: only a checkpoint, which turns them clean, frees it. It
+        // cannot while the log is paused on a full disk (pages above the durable LSN wait for the
+        // log): a commit not yet admitted then fails with that DISK_FULL, retryably, instead of
+        // waiting for space; one already logged waits, as it must be applied.
+        const diskFull = admission ? groupCommit.pausedOnDiskFull : undefined;
+        if (diskFull !== undefined) throw diskFull;
         const running = this.host.checkpointForRoom();
         if (running === undefined) break; // no checkpoint can start (closing or read-only): go on
-        await running.catch(() => undefined);
+        const settled = running.catch(() => undefined);
+        await (admission ? Promise.race([settled, groupCommit.whenDiskFull()]) : settled);
       }
       this.host.checkNotReadOnly();
     }

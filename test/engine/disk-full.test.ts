@@ -160,6 +160,49 @@ describe('a full disk under the WAL', () => {
     expect(state).toEqual(acknowledged);
   });
 
+  it('a commit that must wait for room while the disk is full fails with DISK_FULL instead of waiting', async () => {
+    const seed = testSeed();
+    console.log(`disk-full: seed ${seed} (replay with JUBILANT_SEED=${seed})`);
+    const fs = new SimFileSystem({ seed });
+    const opened = await open(fs);
+    const { db } = opened;
+    await db.set('a', 'durable-a');
+    const acknowledged: State = { a: 'durable-a' };
+
+    // Relaxed commits are applied on acceptance and stay queued while the log cannot be written, so
+    // their dirty pages cannot be checkpointed (the write-ahead rule): the dirty-page budget fills.
+    fs.failCall({ kind: 'write', path: WAL_FILE, errno: 'ENOSPC', persistent: true });
+    const filler = 'x'.repeat(100);
+    let refused: unknown;
+    for (let i = 0; refused === undefined; i++) {
+      expect(i, 'the dirty-page budget never filled').toBeLessThan(20_000);
+      const key = `relaxed-${String(i).padStart(6, '0')}`;
+      try {
+        await db.set(key, filler, { durability: 'relaxed' });
+        acknowledged[key] = filler;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    expect(isJubilantError(refused, 'DISK_FULL'), `expected DISK_FULL, got ${String(refused)}`).toBe(true);
+    expect((refused as { retryable?: boolean }).retryable).toBe(true);
+    expect(Object.keys(acknowledged).length).toBeGreaterThan(100);
+    await expectDiskFull(db.set('fsync', 'while full'));
+    expect(db.stats().readOnly).toBeUndefined();
+    expect(await db.get('a')).toBe('durable-a');
+
+    fs.clearFaults(); // space returns: the log's next retry catches up, a checkpoint frees room
+    await sleep(RETRY_WAIT_MS);
+    await db.set('after', 'space returned');
+    acknowledged.after = 'space returned';
+    expect(db.stats().lsn.durable).toBe(db.stats().lsn.next - 1n);
+    expect(await readState(db)).toEqual(acknowledged);
+    expectCheckersClean(opened);
+
+    const { state } = await stateAfterPowerLoss(fs);
+    expect(state).toEqual(acknowledged);
+  });
+
   it('rejected commits leave no trace in the log: a reopen never replays them', async () => {
     const seed = testSeed();
     console.log(`disk-full: seed ${seed} (replay with JUBILANT_SEED=${seed})`);

@@ -116,6 +116,10 @@ export class GroupCommit {
   private queuedBytes = 0;
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | undefined;
+  /** The ENOSPC the log is paused on: set when a batch write meets it, cleared when one succeeds. */
+  private diskFullError: Error | undefined;
+  /** Settled the next time the log pauses on a full disk (one shared promise, however many wait). */
+  private diskFullSignal: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Counters for stats(). */
   readonly counters = { batches: 0, records: 0, diskFullRetries: 0 };
 
@@ -137,6 +141,24 @@ export class GroupCommit {
 
   get failedWith(): Error | undefined {
     return this.failure;
+  }
+
+  /**
+   * The ENOSPC the log is paused on (its batch waits for a retry), or undefined. While it is set no
+   * record becomes durable, so nothing waiting on durability (a checkpoint's pages) makes progress.
+   */
+  get pausedOnDiskFull(): Error | undefined {
+    return this.diskFullError;
+  }
+
+  /** Resolves the next time the log pauses on a full disk. */
+  whenDiskFull(): Promise<void> {
+    if (this.diskFullSignal === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((onResolve) => (resolve = onResolve));
+      this.diskFullSignal = { promise, resolve };
+    }
+    return this.diskFullSignal.promise;
   }
 
   /**
@@ -245,6 +267,7 @@ export class GroupCommit {
       return true;
     }
     const last = batch[batch.length - 1] as Pending;
+    this.diskFullError = undefined;
     this.durable = last.lsn;
     this.counters.batches += 1;
     this.counters.records += batch.length;
@@ -256,6 +279,10 @@ export class GroupCommit {
   /** ENOSPC: fail the batch's fsync commits (retryable), keep its LSNs, and retry it later. */
   private diskFull(batch: Pending[], error: Error): void {
     this.counters.diskFullRetries += 1;
+    this.diskFullError = error;
+    const signal = this.diskFullSignal;
+    this.diskFullSignal = undefined;
+    signal?.resolve();
     for (const pending of batch) {
       if (pending.durability === 'fsync' && !pending.voided) {
         pending.voided = true;
