@@ -187,7 +187,8 @@ export function buildRows(measured, flags) {
     ratio: `RSS ${mib(rss.rssBytes)}`,
     target: targetCell(list, ['rss']),
     notes:
-      `after gc, database open (RSS of the bare child at start ${mib(rss.startRssBytes)}): heap ${mib(rss.heapUsedBytes)} used of ${mib(rss.heapTotalBytes)}, ` +
+      `after gc, database open (RSS of the bare child at start ${mib(rss.startRssBytes)}, ` +
+      `with jubilant-db loaded and an empty database open ${mib(rss.openRssBytes)}): heap ${mib(rss.heapUsedBytes)} used of ${mib(rss.heapTotalBytes)}, ` +
       `external ${mib(rss.externalBytes)}; cache ${mib(rss.cacheAccountedBytes)} accounted of ` +
       `${mib(rss.cacheBytes)} budget; ${formatCount(rss.keys)} keys (${rss.pageCount} pages); ` +
       `peak RSS ${mib(rss.peakRssBytes)}${mappingNotes(rss.mappings)}`,

@@ -29,6 +29,9 @@ async function main() {
   const valueAt = (index) => values[index % values.length];
   const engine = jubilantEngine(Database);
   const db = await engine.open(directory, { cacheBytes });
+  // The floor: node, jubilant-db's modules and an open database with an empty cache.
+  globalThis.gc();
+  const openRssBytes = process.memoryUsage().rss;
   process.stderr.write(`  rss child: loading ${keys.toLocaleString('en-US')} keys in key order\n`);
   await db.load(keys, keyOf, valueAt);
   let written = keys;
@@ -67,6 +70,7 @@ async function main() {
     lookups: lookups.ops,
     cacheBytes,
     startRssBytes,
+    openRssBytes,
     rssBytes: memory.rss,
     heapUsedBytes: memory.heapUsed,
     heapTotalBytes: memory.heapTotal,
