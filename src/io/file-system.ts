@@ -27,6 +27,13 @@ export interface FileHandle {
    * (a short read never means "try again").
    */
   read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
+  /**
+   * `read`, done before returning, on the calling thread. For a page read on a cache miss: from the
+   * OS page cache a blocking pread takes a few microseconds, while a read through Node's thread pool
+   * costs the main thread ~25 µs and the reader a thread hop. The price: a read that must reach the
+   * device blocks the event loop for the device's latency. Throws the IoError instead of rejecting.
+   */
+  readBlocking(offsetBytes: number, lengthBytes: number): Uint8Array;
   /** Writes all of `bytes` at `offsetBytes`, extending the file (with zeros for any gap) if needed. */
   write(offsetBytes: number, bytes: Uint8Array): Promise<void>;
   /**

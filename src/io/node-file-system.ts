@@ -7,7 +7,7 @@
  * One process owns a data directory (the LOCK file enforces it), so a handle caches its file's size:
  * `append` writes at that cached end without an fstat per call. Keep one writing handle per file.
  */
-import { constants as fsConstants, fstatSync, writeSync } from 'node:fs';
+import { constants as fsConstants, fstatSync, readSync, writeSync } from 'node:fs';
 import { mkdir, type FileHandle as NodeHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { assert } from '../util/assert.js';
 import {
@@ -144,6 +144,30 @@ class NodeFileHandle implements FileHandle {
       }
     });
     // A short result is copied so it does not pin the full-length buffer.
+    return doneBytes === lengthBytes ? buffer : buffer.slice(0, doneBytes);
+  }
+
+  readBlocking(offsetBytes: number, lengthBytes: number): Uint8Array {
+    assertOffset(offsetBytes, 'read offset');
+    assertOffset(lengthBytes, 'read length');
+    this.assertOpen('read');
+    const buffer = new Uint8Array(lengthBytes);
+    let doneBytes = 0;
+    try {
+      while (doneBytes < lengthBytes) {
+        const bytesRead = readSync(
+          this.handle.fd,
+          buffer,
+          doneBytes,
+          lengthBytes - doneBytes,
+          offsetBytes + doneBytes,
+        );
+        if (bytesRead === 0) break; // end of file, as in read
+        doneBytes += bytesRead;
+      }
+    } catch (error) {
+      throw toIoError(error, 'read', this.path);
+    }
     return doneBytes === lengthBytes ? buffer : buffer.slice(0, doneBytes);
   }
 

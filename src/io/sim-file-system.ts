@@ -269,6 +269,12 @@ class SimFileHandle implements FileHandle {
     return this.kernel.read(this.file, offsetBytes, lengthBytes);
   }
 
+  readBlocking(offsetBytes: number, lengthBytes: number): Uint8Array {
+    assertNonNegative(offsetBytes, 'read offset');
+    assertNonNegative(lengthBytes, 'read length');
+    return this.kernel.read(this.file, offsetBytes, lengthBytes);
+  }
+
   async write(offsetBytes: number, bytes: Uint8Array): Promise<void> {
     assertNonNegative(offsetBytes, 'write offset');
     this.kernel.write(this.file, offsetBytes, bytes);

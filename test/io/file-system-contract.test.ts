@@ -91,6 +91,23 @@ describe.each(implementations)('%s keeps the FileSystem contract', (_name, makeH
     await file.close();
   });
 
+  it('readBlocking returns what read does: the bytes, short only at end of file', async () => {
+    const file = await fs.open(at('data'), { create: true });
+    const bytes = pattern(10_000, 5);
+    await file.write(0, bytes);
+    expectBytes(file.readBlocking(0, bytes.byteLength), bytes);
+    expect(file.readBlocking(1234, 10)).toEqual(bytes.slice(1234, 1244));
+    expect(file.readBlocking(9990, 50)).toEqual(bytes.slice(9990));
+    expect(file.readBlocking(20_000, 10)).toEqual(new Uint8Array(0));
+    await file.close();
+    expect(
+      isIoError(
+        thrown(() => file.readBlocking(0, 1)),
+        'EBADF',
+      ),
+    ).toBe(true);
+  });
+
   it('writeBlocking has written when it returns, like a resolved write', async () => {
     const file = await fs.open(at('data'), { create: true });
     file.writeBlocking(0, bytesOf('ab'));

@@ -93,7 +93,8 @@ export class Pager {
       throw new JubilantError('INTERNAL', `read of page ${id} past the page count ${this.pageCountValue}`);
     }
     const offsetBytes = id * this.pageSizeBytes;
-    const page = await this.file.read(offsetBytes, this.pageSizeBytes);
+    // Blocking (see FileHandle.readBlocking): a cache miss is mostly served by the OS page cache.
+    const page = this.file.readBlocking(offsetBytes, this.pageSizeBytes);
     if (page.length !== this.pageSizeBytes) {
       throw new CorruptionError(`page ends past end of file (${page.length} bytes read)`, {
         file: this.path,
