@@ -12,7 +12,6 @@
  * bytes); every entry is at most a quarter of a page, so these hold after any split or merge.
  */
 import { assert } from '../../util/assert.js';
-import { compareBytes } from '../../util/bytes.js';
 import { type Lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import { BtreeCursor } from './btree-cursor.js';
 import type { KeyRange } from './key-range.js';

@@ -42,6 +42,25 @@ export class KeyHeads {
   }
 
   /**
+   * `build` over keys stored in one buffer (a packed leaf's page): key `i` is the `lengths[i]` bytes at
+   * `starts[i]`. Reads the bytes in place, making no view per key.
+   */
+  static buildInPlace(bytes: Uint8Array, starts: Uint16Array, lengths: Uint16Array): KeyHeads | undefined {
+    const count = starts.length;
+    if (count === 0) return undefined;
+    const first = starts[0] as number;
+    const last = starts[count - 1] as number;
+    const shared = Math.min(lengths[0] as number, lengths[count - 1] as number);
+    let prefixBytes = 0;
+    while (prefixBytes < shared && bytes[first + prefixBytes] === bytes[last + prefixBytes]) prefixBytes += 1;
+    const heads = new Int32Array(count);
+    for (let index = 0; index < count; index++) {
+      heads[index] = headAt(bytes, starts[index] as number, lengths[index] as number, prefixBytes);
+    }
+    return new KeyHeads(bytes.slice(first, first + prefixBytes), heads);
+  }
+
+  /**
    * The run of indexes whose heads equal `key`'s: every index below `low` holds a smaller key and every
    * index from `high` on a larger one, so only `[low, high)` needs full comparisons. A key outside the
    * prefix gives an empty run at 0 (below every key) or at the end (above every key). Returned packed
@@ -90,9 +109,14 @@ export function runHigh(run: number): number {
 
 /** The key's head as an int32: big-endian u32 of the 4 bytes after the prefix, top bit flipped. */
 function headOf(key: Uint8Array, prefixBytes: number): number {
+  return headAt(key, 0, key.length, prefixBytes);
+}
+
+/** headOf the `length`-byte key at `start` of `bytes`. */
+function headAt(bytes: Uint8Array, start: number, length: number, prefixBytes: number): number {
   let head = 0;
   for (let index = prefixBytes; index < prefixBytes + HEAD_BYTES; index++) {
-    head = (head << 8) | (index < key.length ? (key[index] as number) : 0);
+    head = (head << 8) | (index < length ? (bytes[start + index] as number) : 0);
   }
   return head ^ SIGN_BIT;
 }

@@ -42,7 +42,7 @@ import {
 import { assert, verify } from '../../util/assert.js';
 import { compareBytes } from '../../util/bytes.js';
 import { type CorruptionContext, CorruptionError } from '../../util/errors.js';
-import { LSN_MAX, lsn, PAGE_ID_MAX, PAGE_ID_NONE, type PageId, pageId } from '../../util/ids.js';
+import { LSN_MAX, type Lsn, PAGE_ID_MAX, PAGE_ID_NONE, type PageId, pageId } from '../../util/ids.js';
 import {
   initPageHeader,
   keySizeMaxBytes,
@@ -341,6 +341,47 @@ function fail(reading: NodeReading, message: string): never {
  * so the caller must not reuse the buffer, and whoever hands a value out of the database copies it.
  */
 export function decodeNode(page: Uint8Array, context: NodeDecodeContext): BtreeNode {
+  const { reading, pageType, pageLsn } = openReading(page, context);
+  if (pageType === PageType.BtreeLeaf) {
+    const layout = readNodeLayout(reading, 'leaf');
+    const entries: LeafEntry[] = [];
+    const usedBytes = walkSlots(reading, layout, checkLeafCell, (cellOffset) =>
+      entries.push(readLeafEntry(reading.page, reading.view, cellOffset)),
+    );
+    return leafNode(reading.pageId, pageLsn, false, usedBytes, entries);
+  }
+  if (pageType === PageType.BtreeInternal) {
+    const layout = readNodeLayout(reading, 'internal');
+    const { keys, children } = decodeInternalEntries(reading, layout);
+    return internalNode(reading.pageId, pageLsn, false, internalNodeUsedBytes(keys), keys, children);
+  }
+  fail(reading, `page type ${pageType} is not a B+Tree node`);
+}
+
+/** A leaf page that passed every check decodeNode makes, and what its node needs. */
+export interface CheckedLeafPage {
+  readonly pageId: PageId;
+  readonly pageLsn: Lsn;
+  readonly usedBytes: number;
+}
+
+/**
+ * Makes every check `decodeNode` makes of a leaf page, building nothing: no entry objects, no views,
+ * no bigints (a cache miss then costs a page's checks, not ~90 short-lived objects). Undefined when
+ * the page is a valid page of another node type (decode that one with `decodeNode`).
+ */
+export function checkLeafPage(page: Uint8Array, context: NodeDecodeContext): CheckedLeafPage | undefined {
+  const { reading, pageType, pageLsn } = openReading(page, context);
+  if (pageType === PageType.BtreeInternal) return undefined;
+  if (pageType !== PageType.BtreeLeaf) fail(reading, `page type ${pageType} is not a B+Tree node`);
+  const usedBytes = walkSlots(reading, readNodeLayout(reading, 'leaf'), checkLeafCell);
+  return { pageId: reading.pageId, pageLsn, usedBytes };
+}
+
+function openReading(
+  page: Uint8Array,
+  context: NodeDecodeContext,
+): { reading: NodeReading; pageType: number; pageLsn: Lsn } {
   assert(isValidPageSize(context.pageSizeBytes), `invalid page size ${context.pageSizeBytes}`);
   if (page.length !== context.pageSizeBytes) {
     const what = 'B+Tree node page';
@@ -365,17 +406,7 @@ export function decodeNode(page: Uint8Array, context: NodeDecodeContext): BtreeN
     },
   };
   if (header.pageId === PAGE_ID_NONE) fail(reading, 'page 0 is the file header page, never a node');
-  if (header.pageType === PageType.BtreeLeaf) {
-    const layout = readNodeLayout(reading, 'leaf');
-    const entries = decodeLeafEntries(reading, layout);
-    return leafNode(header.pageId, header.pageLsn, false, leafNodeUsedBytes(entries), entries);
-  }
-  if (header.pageType === PageType.BtreeInternal) {
-    const layout = readNodeLayout(reading, 'internal');
-    const { keys, children } = decodeInternalEntries(reading, layout);
-    return internalNode(header.pageId, header.pageLsn, false, internalNodeUsedBytes(keys), keys, children);
-  }
-  fail(reading, `page type ${header.pageType} is not a B+Tree node`);
+  return { reading, pageType: header.pageType, pageLsn: header.pageLsn };
 }
 
 function readNodeLayout(reading: NodeReading, kind: BtreeNode['kind']): NodeLayout {
@@ -427,50 +458,91 @@ function need(reading: NodeReading, offset: number, lengthBytes: number, what: s
   }
 }
 
-function readKey(reading: NodeReading, offset: number, keyBytes: number): Uint8Array {
+/**
+ * The key of the cell a check just read: its start in the page and its length. The checks run
+ * synchronously, one cell at a time, so one scratch record serves them all without allocating.
+ */
+const cellKey = { start: 0, bytes: 0 };
+
+/** Checks a key's length and bounds and records it in `cellKey`. */
+function checkKey(reading: NodeReading, offset: number, keyBytes: number): void {
   if (keyBytes === 0) fail(reading, `empty key at ${offset}`);
   const keyBytesMax = keySizeMaxBytes(reading.pageSizeBytes);
   if (keyBytes > keyBytesMax)
     fail(reading, `key of ${keyBytes} bytes at ${offset}, longer than ${keyBytesMax}`);
   need(reading, offset, keyBytes, 'key');
-  return reading.page.subarray(offset, offset + keyBytes);
+  cellKey.start = offset;
+  cellKey.bytes = keyBytes;
 }
 
-function readSafeNumber(reading: NodeReading, offset: number, what: string): number {
+/** Throws unless the u64 at `offset` is a safe integer (read as two u32s: no bigint on the way). */
+function checkSafeNumber(reading: NodeReading, offset: number, what: string): void {
+  if (reading.view.getUint32(offset + 4, true) <= SAFE_INTEGER_HIGH_WORD_MAX) return;
   const value = reading.view.getBigUint64(offset, true);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) fail(reading, `${what} ${value} at ${offset} is out of range`);
-  return Number(value);
+  fail(reading, `${what} ${value} at ${offset} is out of range`);
+}
+
+/** The highest word of a u64 at or below Number.MAX_SAFE_INTEGER (2^53 - 1). */
+const SAFE_INTEGER_HIGH_WORD_MAX = 0x1f_ffff;
+
+/** Bytewise comparison of two byte ranges of one page. */
+function comparePageBytes(
+  page: Uint8Array,
+  left: number,
+  leftBytes: number,
+  right: number,
+  rightBytes: number,
+): number {
+  const shared = Math.min(leftBytes, rightBytes);
+  for (let offset = 0; offset < shared; offset++) {
+    const difference = (page[left + offset] as number) - (page[right + offset] as number);
+    if (difference !== 0) return difference;
+  }
+  return leftBytes - rightBytes;
 }
 
 // A span packs (start, end) into one number so a typed-array sort orders cells by start; both are at
 // most 65536, below this limit.
 const SPAN_END_LIMIT = 2 * PAGE_SIZE_BYTES_MAX;
 
-/** Decodes the cells in slot order and checks what spans entries: key order, entry size, tiling. */
-function decodeSlots<T>(
+/**
+ * Checks the cells in slot order and what spans entries: entry size, key order (compared in place),
+ * tiling. `checkCell` checks one cell, records its key in `cellKey` and returns where the cell ends;
+ * `onCell` sees each cell once checked. Returns the entries' bytes (slots and cells): the node's
+ * usedBytes.
+ */
+function walkSlots(
   reading: NodeReading,
   layout: NodeLayout,
-  decodeCell: (cellOffset: number) => { item: T; key: Uint8Array; cellEnd: number },
-): T[] {
-  const items: T[] = [];
+  checkCell: (reading: NodeReading, cellOffset: number) => number,
+  onCell?: (cellOffset: number) => void,
+): number {
+  const { page } = reading;
   const spans = new Float64Array(layout.entryCount);
   const entryBytesMax = nodeEntryBytesMax(reading.pageSizeBytes);
-  let previousKey: Uint8Array | undefined;
+  let usedBytes = 0;
+  let previousStart = -1;
+  let previousBytes = 0;
   for (let index = 0; index < layout.entryCount; index++) {
     const cellOffset = readSlot(reading, layout, index);
-    const { item, key, cellEnd } = decodeCell(cellOffset);
+    const cellEnd = checkCell(reading, cellOffset);
     const entryBytes = SLOT_BYTES + cellEnd - cellOffset;
     if (entryBytes > entryBytesMax)
       fail(reading, `entry ${index} of ${entryBytes} bytes exceeds ${entryBytesMax}`);
-    if (previousKey !== undefined && compareBytes(previousKey, key) >= 0) {
+    if (
+      previousStart >= 0 &&
+      comparePageBytes(page, previousStart, previousBytes, cellKey.start, cellKey.bytes) >= 0
+    ) {
       fail(reading, `keys not strictly ascending at slot ${index}`);
     }
-    previousKey = key;
+    previousStart = cellKey.start;
+    previousBytes = cellKey.bytes;
     spans[index] = cellOffset * SPAN_END_LIMIT + cellEnd;
-    items.push(item);
+    usedBytes += entryBytes;
+    onCell?.(cellOffset);
   }
   checkCellsTile(reading, layout, spans);
-  return items;
+  return usedBytes;
 }
 
 /**
@@ -491,14 +563,8 @@ function checkCellsTile(reading: NodeReading, layout: NodeLayout, spans: Float64
   }
 }
 
-function decodeLeafEntries(reading: NodeReading, layout: NodeLayout): LeafEntry[] {
-  return decodeSlots(reading, layout, (cellOffset) => {
-    const { entry, cellEnd } = decodeLeafCell(reading, cellOffset);
-    return { item: entry, key: entry.key, cellEnd };
-  });
-}
-
-function decodeLeafCell(reading: NodeReading, cellOffset: number): { entry: LeafEntry; cellEnd: number } {
+/** Checks one leaf cell (see walkSlots) without building anything; returns where it ends. */
+function checkLeafCell(reading: NodeReading, cellOffset: number): number {
   const { view } = reading;
   need(reading, cellOffset, LEAF_CELL_OVERHEAD_BYTES, 'leaf cell');
   const keyBytes = view.getUint16(cellOffset + LEAF_CELL_KEY_BYTES_OFFSET, true);
@@ -512,41 +578,68 @@ function decodeLeafCell(reading: NodeReading, cellOffset: number): { entry: Leaf
   const typeCode = view.getUint8(cellOffset + LEAF_CELL_VALUE_TYPE_OFFSET);
   const valueType = valueTypeOfCode(typeCode);
   if (valueType === undefined) fail(reading, `unknown value type ${typeCode} at ${cellOffset}`);
-  const expiresAtMs = readSafeNumber(reading, cellOffset + LEAF_CELL_EXPIRES_AT_OFFSET, 'expiresAtMs');
-  const revision = lsn(view.getBigUint64(cellOffset + LEAF_CELL_REVISION_OFFSET, true));
+  checkSafeNumber(reading, cellOffset + LEAF_CELL_EXPIRES_AT_OFFSET, 'expiresAtMs');
+  // The revision needs no check: every u64 is an LSN (LSN_MAX is 2^64 - 1).
   let cursor = cellOffset + LEAF_CELL_VALUE_PART_OFFSET;
-  let pointer: ValueLogPointer | undefined;
-  let inlineValue: Uint8Array | undefined;
   if (inValueLog) {
-    pointer = readPointer(reading, cursor);
+    need(reading, cursor, VALUE_LOG_POINTER_BYTES, 'value-log pointer');
+    checkSafeNumber(reading, cursor + VALUE_LOG_OFFSET_BYTES_OFFSET, 'value-log offsetBytes');
     cursor += VALUE_LOG_POINTER_BYTES;
   } else if (!tombstone) {
-    inlineValue = readInlineValue(reading, cursor);
-    if (valueType === 'int64' && inlineValue.length !== INT64_VALUE_BYTES) {
-      fail(reading, `int64 value of ${inlineValue.length} bytes at ${cursor}`);
+    need(reading, cursor, INLINE_VALUE_HEADER_BYTES, 'inline value length');
+    const valueBytes = view.getUint32(cursor, true);
+    need(reading, cursor + INLINE_VALUE_HEADER_BYTES, valueBytes, 'inline value');
+    if (valueType === 'int64' && valueBytes !== INT64_VALUE_BYTES) {
+      fail(reading, `int64 value of ${valueBytes} bytes at ${cursor}`);
     }
-    cursor += INLINE_VALUE_HEADER_BYTES + inlineValue.length;
+    cursor += INLINE_VALUE_HEADER_BYTES + valueBytes;
   }
-  const key = readKey(reading, cursor, keyBytes);
-  const entry = makeLeafEntry(key, valueType, tombstone, inlineValue, pointer, expiresAtMs, revision);
-  return { entry, cellEnd: cursor + keyBytes };
+  checkKey(reading, cursor, keyBytes);
+  return cursor + keyBytes;
 }
 
-function readPointer(reading: NodeReading, offset: number): ValueLogPointer {
-  need(reading, offset, VALUE_LOG_POINTER_BYTES, 'value-log pointer');
-  return {
-    segment: reading.view.getUint32(offset + VALUE_LOG_SEGMENT_OFFSET, true),
-    offsetBytes: readSafeNumber(reading, offset + VALUE_LOG_OFFSET_BYTES_OFFSET, 'value-log offsetBytes'),
-    lengthBytes: reading.view.getUint32(offset + VALUE_LOG_LENGTH_BYTES_OFFSET, true),
-  };
+/**
+ * The entry of the leaf cell at `cellOffset` of a checked page (checkLeafCell, or a page encodeNode
+ * just wrote): no checks here. Its key and inline value are views into the page.
+ */
+export function readLeafEntry(page: Uint8Array, view: DataView, cellOffset: number): LeafEntry {
+  const flags = view.getUint8(cellOffset + LEAF_CELL_FLAGS_OFFSET);
+  const valueType = valueTypeOfCode(view.getUint8(cellOffset + LEAF_CELL_VALUE_TYPE_OFFSET));
+  assert(valueType !== undefined, 'a checked page holds known value types');
+  const expiresAtMs = readU64Number(view, cellOffset + LEAF_CELL_EXPIRES_AT_OFFSET);
+  const revision = view.getBigUint64(cellOffset + LEAF_CELL_REVISION_OFFSET, true) as Lsn;
+  const tombstone = (flags & LEAF_FLAG_TOMBSTONE) !== 0;
+  let cursor = cellOffset + LEAF_CELL_VALUE_PART_OFFSET;
+  let inlineValue: Uint8Array | undefined;
+  let pointer: ValueLogPointer | undefined;
+  if ((flags & LEAF_FLAG_VALUE_LOG) !== 0) {
+    pointer = {
+      segment: view.getUint32(cursor + VALUE_LOG_SEGMENT_OFFSET, true),
+      offsetBytes: readU64Number(view, cursor + VALUE_LOG_OFFSET_BYTES_OFFSET),
+      lengthBytes: view.getUint32(cursor + VALUE_LOG_LENGTH_BYTES_OFFSET, true),
+    };
+    cursor += VALUE_LOG_POINTER_BYTES;
+  } else if (!tombstone) {
+    const valueBytes = view.getUint32(cursor, true);
+    inlineValue = pageView(page, cursor + INLINE_VALUE_HEADER_BYTES, valueBytes);
+    cursor += INLINE_VALUE_HEADER_BYTES + valueBytes;
+  }
+  const keyBytes = view.getUint16(cellOffset + LEAF_CELL_KEY_BYTES_OFFSET, true);
+  const key = pageView(page, cursor, keyBytes);
+  return makeLeafEntry(key, valueType, tombstone, inlineValue, pointer, expiresAtMs, revision);
 }
 
-function readInlineValue(reading: NodeReading, offset: number): Uint8Array {
-  need(reading, offset, INLINE_VALUE_HEADER_BYTES, 'inline value length');
-  const valueBytes = reading.view.getUint32(offset, true);
-  const valueOffset = offset + INLINE_VALUE_HEADER_BYTES;
-  need(reading, valueOffset, valueBytes, 'inline value');
-  return reading.page.subarray(valueOffset, valueOffset + valueBytes);
+/** A u64 already checked to be a safe integer, read as two u32s. */
+function readU64Number(view: DataView, offset: number): number {
+  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32;
+}
+
+/**
+ * A view of `length` page bytes at `start`. The constructor, not `subarray`: V8 runs subarray through
+ * the species lookup, several times slower, and a scan makes two views per entry.
+ */
+export function pageView(page: Uint8Array, start: number, length: number): Uint8Array {
+  return new Uint8Array(page.buffer, page.byteOffset + start, length);
 }
 
 function decodeInternalEntries(
@@ -554,15 +647,21 @@ function decodeInternalEntries(
   layout: NodeLayout,
 ): { keys: Uint8Array[]; children: PageId[] } {
   const children: PageId[] = [pageId(layout.leftmostChild)];
-  const keys = decodeSlots(reading, layout, (cellOffset) => {
-    need(reading, cellOffset, INTERNAL_CELL_OVERHEAD_BYTES, 'internal cell');
-    const keyBytes = reading.view.getUint16(cellOffset + INTERNAL_CELL_KEY_BYTES_OFFSET, true);
-    const child = reading.view.getUint32(cellOffset + INTERNAL_CELL_CHILD_OFFSET, true);
-    checkChild(reading, child, `child of the cell at ${cellOffset}`);
-    children.push(pageId(child));
-    const keyOffset = cellOffset + INTERNAL_CELL_KEY_OFFSET;
-    const key = readKey(reading, keyOffset, keyBytes);
-    return { item: key, key, cellEnd: keyOffset + keyBytes };
+  const keys: Uint8Array[] = [];
+  walkSlots(reading, layout, checkInternalCell, (cellOffset) => {
+    children.push(pageId(reading.view.getUint32(cellOffset + INTERNAL_CELL_CHILD_OFFSET, true)));
+    keys.push(reading.page.subarray(cellKey.start, cellKey.start + cellKey.bytes));
   });
   return { keys, children };
+}
+
+/** Checks one internal cell (see walkSlots); returns where it ends. */
+function checkInternalCell(reading: NodeReading, cellOffset: number): number {
+  need(reading, cellOffset, INTERNAL_CELL_OVERHEAD_BYTES, 'internal cell');
+  const keyBytes = reading.view.getUint16(cellOffset + INTERNAL_CELL_KEY_BYTES_OFFSET, true);
+  const child = reading.view.getUint32(cellOffset + INTERNAL_CELL_CHILD_OFFSET, true);
+  checkChild(reading, child, `child of the cell at ${cellOffset}`);
+  const keyOffset = cellOffset + INTERNAL_CELL_KEY_OFFSET;
+  checkKey(reading, keyOffset, keyBytes);
+  return keyOffset + keyBytes;
 }

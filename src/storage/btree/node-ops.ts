@@ -82,7 +82,10 @@ function internalHeads(node: InternalNode): KeyHeads | undefined {
 function leafHeads(leaf: LeafNode): KeyHeads | undefined {
   if (leaf.dirty) return undefined;
   if (leaf.heads === undefined) {
-    leaf.heads = KeyHeads.build(leafCount(leaf), (i) => leafKeyAt(leaf, i) as Uint8Array);
+    leaf.heads =
+      leaf.packed !== undefined
+        ? leaf.packed.buildHeads()
+        : KeyHeads.build(leafCount(leaf), (i) => leafKeyAt(leaf, i) as Uint8Array);
   }
   return leaf.heads;
 }

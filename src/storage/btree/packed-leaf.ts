@@ -12,35 +12,27 @@
  * (an object, two views, a bigint), which after a full scan was most of the process's memory past the
  * cache budget (bench/README.md, "Where the time goes").
  *
- * Invariant: the page was checked entry by entry when it was decoded from disk (decodeNode), or was
- * just written by encodeNode, and a clean node never changes; so the readers here trust its offsets.
+ * Invariant: the page was checked entry by entry when it was read from disk (checkLeafPage, which
+ * makes decodeNode's checks without building entries), or was just written by encodeNode, and a clean node never changes; so the readers here trust its offsets.
  * A change copies the leaf to a dirty node with materialized entries (PageStore.writable).
  */
 import { assert } from '../../util/assert.js';
-import type { Lsn } from '../../util/ids.js';
-import { valueTypeOfCode } from '../value-type.js';
-import type { LeafEntry, ValueLogPointer } from './node.js';
-import { makeLeafEntry } from './node.js';
+import { KeyHeads } from './key-heads.js';
+import type { LeafEntry } from './node.js';
 import {
   INLINE_VALUE_HEADER_BYTES,
-  LEAF_CELL_EXPIRES_AT_OFFSET,
   LEAF_CELL_FLAGS_OFFSET,
   LEAF_CELL_KEY_BYTES_OFFSET,
-  LEAF_CELL_REVISION_OFFSET,
   LEAF_CELL_VALUE_PART_OFFSET,
-  LEAF_CELL_VALUE_TYPE_OFFSET,
   LEAF_FLAG_TOMBSTONE,
   LEAF_FLAG_VALUE_LOG,
   NODE_ENTRY_COUNT_OFFSET,
   NODE_PAYLOAD_OFFSET,
+  pageView,
+  readLeafEntry,
   SLOT_BYTES,
-  VALUE_LOG_LENGTH_BYTES_OFFSET,
-  VALUE_LOG_OFFSET_BYTES_OFFSET,
   VALUE_LOG_POINTER_BYTES,
-  VALUE_LOG_SEGMENT_OFFSET,
 } from './node-format.js';
-
-const TWO_TO_32 = 2 ** 32;
 
 export class PackedLeaf {
   /** The whole page, as a plain Uint8Array (keys and values handed out are views into it). */
@@ -73,16 +65,12 @@ export class PackedLeaf {
   /** The key of entry `index`, as a view into the page. */
   keyAt(index: number): Uint8Array {
     assert(index >= 0 && index < this.count, `entry ${index} of ${this.count}`);
-    return this.viewAt(this.keyStarts[index] as number, this.keyLengths[index] as number);
+    return pageView(this.page, this.keyStarts[index] as number, this.keyLengths[index] as number);
   }
 
-  /**
-   * A view of `length` page bytes at `start`. The constructor, not `subarray`: V8 runs subarray through
-   * the species lookup, several times slower, and a scan makes two views per entry.
-   */
-  private viewAt(start: number, length: number): Uint8Array {
-    const { page } = this;
-    return new Uint8Array(page.buffer, page.byteOffset + start, length);
+  /** The leaf's key heads (key-heads.ts), read from the page in place. */
+  buildHeads(): KeyHeads | undefined {
+    return KeyHeads.buildInPlace(this.page, this.keyStarts, this.keyLengths);
   }
 
   /** compareBytes(keyAt(index), key) without making the view. */
@@ -90,7 +78,7 @@ export class PackedLeaf {
     const { page } = this;
     const start = this.keyStarts[index] as number;
     const length = this.keyLengths[index] as number;
-    const shared = length < key.length ? length : key.length;
+    const shared = Math.min(length, key.length);
     for (let offset = 0; offset < shared; offset++) {
       const difference = (page[start + offset] as number) - (key[offset] as number);
       if (difference !== 0) return difference;
@@ -112,41 +100,7 @@ export class PackedLeaf {
   }
 
   private buildEntry(index: number): LeafEntry {
-    const { view } = this;
-    const cell = this.cellOffset(index);
-    const flags = view.getUint8(cell + LEAF_CELL_FLAGS_OFFSET);
-    const valueType = valueTypeOfCode(view.getUint8(cell + LEAF_CELL_VALUE_TYPE_OFFSET));
-    assert(valueType !== undefined, 'a checked page holds known value types');
-    const expiresAtMs =
-      view.getUint32(cell + LEAF_CELL_EXPIRES_AT_OFFSET, true) +
-      view.getUint32(cell + LEAF_CELL_EXPIRES_AT_OFFSET + 4, true) * TWO_TO_32;
-    // Checked against LSN_MAX when the page was decoded (or encoded), so no lsn() check again here.
-    const revision = view.getBigUint64(cell + LEAF_CELL_REVISION_OFFSET, true) as Lsn;
-    const valuePart = cell + LEAF_CELL_VALUE_PART_OFFSET;
-    const tombstone = (flags & LEAF_FLAG_TOMBSTONE) !== 0;
-    let inlineValue: Uint8Array | undefined;
-    let pointer: ValueLogPointer | undefined;
-    if ((flags & LEAF_FLAG_VALUE_LOG) !== 0) {
-      pointer = {
-        segment: view.getUint32(valuePart + VALUE_LOG_SEGMENT_OFFSET, true),
-        offsetBytes:
-          view.getUint32(valuePart + VALUE_LOG_OFFSET_BYTES_OFFSET, true) +
-          view.getUint32(valuePart + VALUE_LOG_OFFSET_BYTES_OFFSET + 4, true) * TWO_TO_32,
-        lengthBytes: view.getUint32(valuePart + VALUE_LOG_LENGTH_BYTES_OFFSET, true),
-      };
-    } else if (!tombstone) {
-      const valueStart = valuePart + INLINE_VALUE_HEADER_BYTES;
-      inlineValue = this.viewAt(valueStart, view.getUint32(valuePart, true));
-    }
-    return makeLeafEntry(
-      this.keyAt(index),
-      valueType,
-      tombstone,
-      inlineValue,
-      pointer,
-      expiresAtMs,
-      revision,
-    );
+    return readLeafEntry(this.page, this.view, this.cellOffset(index));
   }
 
   private cellOffset(index: number): number {

@@ -42,10 +42,12 @@ import {
   packedLeafNode,
 } from './node.js';
 import {
+  checkLeafPage,
   decodeNode,
   encodeNode,
   INTERNAL_CELL_OVERHEAD_BYTES,
   LEAF_CELL_OVERHEAD_BYTES,
+  type NodeDecodeContext,
   nodeUsableBytes,
   SLOT_BYTES,
 } from './node-format.js';
@@ -145,10 +147,14 @@ export function decodedNodeBytes(node: BtreeNode): number {
   return NODE_OBJECT_BYTES + node.usedBytes + objectBytes;
 }
 
-/** A leaf decoded from `page` (every entry checked), kept packed: clean leaves hold only their page. */
-function packedFrom(node: BtreeNode, page: Uint8Array): BtreeNode {
-  if (node.kind !== 'leaf') return node;
-  return packedLeafNode(node.pageId, node.pageLsn, node.usedBytes, new PackedLeaf(page));
+/**
+ * The node of a page read from disk (every entry checked). A leaf is kept packed, checked in place
+ * without building its entries: clean leaves hold only their page.
+ */
+function nodeFromDisk(page: Uint8Array, context: NodeDecodeContext): BtreeNode {
+  const leaf = checkLeafPage(page, context);
+  if (leaf === undefined) return decodeNode(page, context);
+  return packedLeafNode(leaf.pageId, leaf.pageLsn, leaf.usedBytes, new PackedLeaf(page));
 }
 
 export class PageStore {
@@ -316,8 +322,7 @@ export class PageStore {
       this.cache.recordMiss();
       const page = await this.pager.readPage(id, [PageType.BtreeLeaf, PageType.BtreeInternal]);
       node =
-        this.resident(id) ??
-        packedFrom(decodeNode(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes }), page);
+        this.resident(id) ?? nodeFromDisk(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes });
       if (!node.dirty && !this.inFlight.has(id)) this.cache.set(id, node, decodedNodeBytes(node));
     }
     const pin = this.pinned.get(id);

@@ -4,8 +4,10 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { internalNode, leafNode, makeLeafEntry } from '../../../src/storage/btree/node.js';
+import { internalNode, leafNode, makeLeafEntry, packedLeafNode } from '../../../src/storage/btree/node.js';
+import { encodeNode, leafNodeUsedBytes } from '../../../src/storage/btree/node-format.js';
 import { childIndexFor, leafLowerBound } from '../../../src/storage/btree/node-ops.js';
+import { PackedLeaf } from '../../../src/storage/btree/packed-leaf.js';
 import { lsn, pageId } from '../../../src/util/ids.js';
 import { testSeed } from '../../../src/util/random.js';
 
@@ -54,12 +56,18 @@ describe('key heads', () => {
           const dirty = leafNode(pageId(4), lsn(1), true, 0, entries);
           const children = Array.from({ length: keys.length + 1 }, (_, index) => pageId(10 + index));
           const internal = internalNode(pageId(5), lsn(1), false, 0, keys, children);
+          // A packed leaf builds its heads from the page bytes in place (KeyHeads.buildInPlace).
+          const usedBytes = leafNodeUsedBytes(entries);
+          const page = encodeNode(leafNode(pageId(6), lsn(1), true, usedBytes, entries), 4096);
+          const packed = packedLeafNode(pageId(6), lsn(1), usedBytes, new PackedLeaf(page));
           for (const probe of [...probes, ...keys]) {
             expect(leafLowerBound(clean, probe)).toBe(expected(keys, probe, false));
+            expect(leafLowerBound(packed, probe)).toBe(expected(keys, probe, false));
             expect(leafLowerBound(dirty, probe)).toBe(expected(keys, probe, false));
             expect(childIndexFor(internal, probe)).toBe(expected(keys, probe, true));
           }
           expect(clean.heads).toBeDefined();
+          expect(packed.heads).toBeDefined();
           expect(dirty.heads).toBeUndefined(); // a dirty node may still change: it never gets heads
         },
       ),
