@@ -68,6 +68,8 @@ export interface CommitPipelineParts {
    * cache-budget tests check the budget at every commit and every write.
    */
   readonly reserveBytes: number;
+  /** Relaxed commits wait while the log holds more than this many bytes not yet written. */
+  readonly relaxedBacklogBytesMax: number;
 }
 
 /** Something released once the commit settles: a transaction's lock grant. */
@@ -110,7 +112,7 @@ export class CommitPipeline {
         reject,
       );
       this.inFlight += 1;
-      if (this.hasRoom(this.parts.stallBytes)) this.start(commit);
+      if (this.hasRoom(this.parts.stallBytes) && this.backlogAdmits(commit)) this.start(commit);
       else void this.startWhenRoom(commit);
     });
   }
@@ -150,8 +152,22 @@ export class CommitPipeline {
     if (commit.durability === 'relaxed') this.apply(commit);
   }
 
+  /**
+   * Whether the log's backlog admits the commit. A relaxed commit is acknowledged on acceptance, so
+   * nothing else stops writers from queueing records faster than the disk takes them: the backlog (and
+   * the window of commits a crash may lose) would grow without bound. It waits while a backlog of
+   * `relaxedBacklogBytesMax` is queued; an fsync commit waits for its own fdatasync anyway.
+   */
+  private backlogAdmits(commit: PendingCommit): boolean {
+    return (
+      commit.durability === 'fsync' ||
+      this.parts.groupCommit.backlogBytes <= this.parts.relaxedBacklogBytesMax
+    );
+  }
+
   private async startWhenRoom(commit: PendingCommit): Promise<void> {
     try {
+      await this.waitForBacklog(commit);
       await this.waitForRoom(this.parts.stallBytes, { admission: true });
     } catch (error) {
       this.settleFailed(commit, error);
@@ -272,6 +288,23 @@ export class CommitPipeline {
    * taken in the same step as the check: a caller resumes only a microtask later, and by then another
    * waiter would have seen the same room.
    */
+  /**
+   * Waits until the backlog admits the commit (backlogAdmits). While the log is paused on a full disk
+   * the backlog cannot shrink: the commit fails with that DISK_FULL, retryably, as at the room gate.
+   */
+  private async waitForBacklog(commit: PendingCommit): Promise<void> {
+    const { groupCommit } = this.parts;
+    while (!this.backlogAdmits(commit)) {
+      const diskFull = groupCommit.pausedOnDiskFull;
+      if (diskFull !== undefined) throw diskFull;
+      await Promise.race([
+        groupCommit.whenBacklogAtMost(this.parts.relaxedBacklogBytesMax),
+        groupCommit.whenDiskFull(),
+      ]);
+      this.host.checkNotReadOnly();
+    }
+  }
+
   private async waitForRoom(limitBytes: number, { reserve = false, admission = false } = {}): Promise<void> {
     const { groupCommit } = this.parts;
     for (;;) {

@@ -46,6 +46,11 @@ export interface DatabaseOptions {
   readonly ttlSweepBatchEntries?: number;
   readonly groupCommitMaxLatencyMs?: number;
   readonly groupCommitBatchBytesMax?: number;
+  /**
+   * Relaxed commits wait (are not yet accepted) while the WAL holds this many bytes not yet written:
+   * bounds the memory of the backlog and what a crash may lose (default 1 MiB).
+   */
+  readonly relaxedBacklogBytesMax?: number;
   /** Checkpoint at least this often (0: only by the other triggers). */
   readonly checkpointIntervalMs?: number;
   /** Checkpoint once this many WAL bytes were written since the last one. */
@@ -69,6 +74,7 @@ export interface ResolvedOptions {
   readonly ttlSweepBatchEntries: number;
   readonly groupCommitMaxLatencyMs: number;
   readonly groupCommitBatchBytesMax: number;
+  readonly relaxedBacklogBytesMax: number;
   readonly checkpointIntervalMs: number;
   readonly checkpointWalBytes: number;
   readonly dirtyShareMax: number;
@@ -133,6 +139,7 @@ export function resolveOptions(options: DatabaseOptions): ResolvedOptions {
       options.groupCommitBatchBytesMax,
       4 * MiB,
     ),
+    relaxedBacklogBytesMax: positiveInteger('relaxedBacklogBytesMax', options.relaxedBacklogBytesMax, MiB),
     checkpointIntervalMs: positiveInteger('checkpointIntervalMs', options.checkpointIntervalMs, 60_000, 0),
     checkpointWalBytes: positiveInteger('checkpointWalBytes', options.checkpointWalBytes, 256 * MiB),
     dirtyShareMax,

@@ -128,6 +128,7 @@ export class Database {
       stallBytes: this.cache.budgetBytes * this.options.dirtyShareStall,
       budgetBytes: this.cache.budgetBytes,
       reserveBytes: 3 * decodedPageBytesMax(parts.manifest.pageSizeBytes),
+      relaxedBacklogBytesMax: this.options.relaxedBacklogBytesMax,
     });
     if (this.options.checkpointIntervalMs > 0) {
       this.checkpointTimer = setInterval(() => this.triggerCheckpoint(), this.options.checkpointIntervalMs);

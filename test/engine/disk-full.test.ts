@@ -203,6 +203,45 @@ describe('a full disk under the WAL', () => {
     expect(state).toEqual(acknowledged);
   });
 
+  it('relaxed commits stop being accepted once the unwritten backlog reaches its bound', async () => {
+    const seed = testSeed();
+    console.log(`disk-full: seed ${seed} (replay with JUBILANT_SEED=${seed})`);
+    const fs = new SimFileSystem({ seed });
+    const backlogBytesMax = 16 * 1024;
+    const opened = await open(fs, { relaxedBacklogBytesMax: backlogBytesMax });
+    const { db } = opened;
+    await db.set('a', 'durable-a');
+
+    // One hot key: its page is dirtied once, so only the log's backlog grows while it cannot write.
+    fs.failCall({ kind: 'write', path: WAL_FILE, errno: 'ENOSPC', persistent: true });
+    let accepted = 0;
+    let refused: unknown;
+    for (let i = 0; refused === undefined; i++) {
+      expect(i, 'relaxed commits were accepted without bound').toBeLessThan(10_000);
+      try {
+        await db.set('hot', `v${i}`, { durability: 'relaxed' });
+        accepted += 1;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    expect(isJubilantError(refused, 'DISK_FULL'), `expected DISK_FULL, got ${String(refused)}`).toBe(true);
+    // Accepted up to the bound (plus the record that crossed it), no further: each record is between
+    // 32 and 256 bytes, so the count pins the backlog near the bound.
+    expect(accepted * 256).toBeGreaterThan(backlogBytesMax);
+    expect(accepted * 32).toBeLessThan(backlogBytesMax);
+    expect(await db.get('a')).toBe('durable-a');
+
+    fs.clearFaults();
+    await sleep(RETRY_WAIT_MS);
+    await db.set('after', 'space returned');
+    const expected = { a: 'durable-a', hot: `v${accepted - 1}`, after: 'space returned' };
+    expect(await readState(db)).toEqual(expected);
+    expectCheckersClean(opened);
+    const { state } = await stateAfterPowerLoss(fs);
+    expect(state).toEqual(expected);
+  });
+
   it('rejected commits leave no trace in the log: a reopen never replays them', async () => {
     const seed = testSeed();
     console.log(`disk-full: seed ${seed} (replay with JUBILANT_SEED=${seed})`);

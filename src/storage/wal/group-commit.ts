@@ -113,7 +113,11 @@ export class GroupCommit {
   private writing = false;
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  /** Payload bytes of queued records, and of the batch being written (held until it is done). */
   private queuedBytes = 0;
+  private writingBytes = 0;
+  /** Waiters for the backlog to shrink (whenBacklogAtMost), woken after each batch. */
+  private backlogWaiters: Array<{ limitBytes: number; resolve: () => void }> = [];
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | undefined;
   /** The ENOSPC the log is paused on: set when a batch write meets it, cleared when one succeeds. */
@@ -161,6 +165,17 @@ export class GroupCommit {
     return this.diskFullSignal.promise;
   }
 
+  /** Payload bytes queued or being written: what the log holds in memory until it is on disk. */
+  get backlogBytes(): number {
+    return this.queuedBytes + this.writingBytes;
+  }
+
+  /** Resolves once the backlog is at most `limitBytes`, or the log has failed. */
+  whenBacklogAtMost(limitBytes: number): Promise<void> {
+    if (this.backlogBytes <= limitBytes || this.failure !== undefined) return Promise.resolve();
+    return new Promise((resolve) => this.backlogWaiters.push({ limitBytes, resolve }));
+  }
+
   /**
    * Assigns the next LSN, builds the record with it and queues it. `encode` runs synchronously, so
    * LSN order is submission order.
@@ -184,6 +199,7 @@ export class GroupCommit {
     const payload = request.encode(recordLsn);
     this.next = lsn(recordLsn + 1n);
     this.queue.push({ lsn: recordLsn, payload, durability, request, voided: false });
+    this.queuedBytes += payload.length;
     this.schedule(0);
     return recordLsn;
   }
@@ -222,6 +238,8 @@ export class GroupCommit {
       while (this.queue.length > 0 && this.failure === undefined) {
         const batch = this.takeBatch();
         const ok = await this.writeBatch(batch);
+        this.writingBytes = 0;
+        this.wakeBacklogWaiters();
         if (!ok) return; // paused for a retry; the batch went back to the front of the queue
       }
     } finally {
@@ -240,6 +258,7 @@ export class GroupCommit {
       count += 1;
     }
     this.queuedBytes -= bytes;
+    this.writingBytes = bytes;
     return this.queue.splice(0, count);
   }
 
@@ -294,6 +313,17 @@ export class GroupCommit {
     this.queuedBytes += batch.reduce((sum, pending) => sum + pending.payload.length, 0);
   }
 
+  private wakeBacklogWaiters(): void {
+    if (this.backlogWaiters.length === 0) return;
+    const failed = this.failure !== undefined;
+    const waiting = this.backlogWaiters;
+    this.backlogWaiters = [];
+    for (const waiter of waiting) {
+      if (failed || this.backlogBytes <= waiter.limitBytes) waiter.resolve();
+      else this.backlogWaiters.push(waiter);
+    }
+  }
+
   private wakeWaiters(): void {
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const waiter = this.waiters[i] as DurableWaiter;
@@ -311,6 +341,9 @@ export class GroupCommit {
       if (!pending.voided) pending.request.failed(this.readOnlyError());
     }
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.readOnlyError());
+    this.queuedBytes = 0;
+    this.writingBytes = 0; // a failed log writes nothing more: its batch is dropped with the queue
+    this.wakeBacklogWaiters();
     this.notifyIdle();
     this.options.onFailure?.(error);
   }

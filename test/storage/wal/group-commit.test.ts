@@ -1,5 +1,6 @@
 // Proves the group commit tells every LogRequest its fate exactly once, also when a batch that failed
-// with ENOSPC (its fsync records voided) is retried and then fails for good (fdatasync EIO).
+// with ENOSPC (its fsync records voided) is retried and then fails for good (fdatasync EIO); and that
+// its backlog (bytes queued or being written) is counted and waited on exactly.
 import { describe, expect, it } from 'vitest';
 import { IoError } from '../../../src/io/file-system.js';
 import { type Durability, GroupCommit, type LogRequest } from '../../../src/storage/wal/group-commit.js';
@@ -22,6 +23,25 @@ function scriptedWriter(failures: Error[]): WalWriter {
     },
   };
   return writer as unknown as WalWriter;
+}
+
+/** A WAL writer whose writeBatch waits until `release` is called for it. */
+function gatedWriter(): { writer: WalWriter; batches: number[]; release: () => void } {
+  let next = lsn(1);
+  const gates: Array<() => void> = [];
+  const batches: number[] = [];
+  const writer = {
+    get nextLsn(): Lsn {
+      return next;
+    },
+    durableLsn: lsn(0),
+    async writeBatch(firstLsn: Lsn, records: readonly Uint8Array[]): Promise<void> {
+      batches.push(records.length);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      next = lsn(firstLsn + BigInt(records.length));
+    },
+  };
+  return { writer: writer as unknown as WalWriter, batches, release: () => gates.shift()?.() };
 }
 
 class CountingRequest implements LogRequest {
@@ -100,5 +120,43 @@ describe('GroupCommit', () => {
     expect(relaxed.durableCalls).toBe(1);
     expect(groupCommit.durableLsn).toBe(2n);
     groupCommit.close();
+  });
+
+  it('counts the backlog (queued and being written) and wakes a waiter once it shrinks', async () => {
+    const { writer, batches, release } = gatedWriter();
+    const groupCommit = new GroupCommit(writer, { maxLatencyMs: 5, batchBytesMax: 1 << 20, retryDelayMs: 1 });
+    const recordBytes = new CountingRequest().encode(lsn(1)).length;
+    for (let i = 0; i < 3; i++) groupCommit.submitRequest(new CountingRequest(), 'relaxed');
+    expect(groupCommit.backlogBytes).toBe(3 * recordBytes);
+    await until(() => batches.length === 1); // the first batch (3 records) is being written
+    for (let i = 0; i < 2; i++) groupCommit.submitRequest(new CountingRequest(), 'relaxed');
+    expect(groupCommit.backlogBytes).toBe(5 * recordBytes);
+
+    let woken = false;
+    void groupCommit.whenBacklogAtMost(2 * recordBytes).then(() => (woken = true));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(woken).toBe(false);
+    release(); // the first batch is done: only the two queued records remain
+    await until(() => woken);
+    expect(groupCommit.backlogBytes).toBe(2 * recordBytes);
+    await until(() => batches.length === 2);
+    release();
+    await groupCommit.drain();
+    expect(groupCommit.backlogBytes).toBe(0);
+    await groupCommit.whenBacklogAtMost(0); // already true: resolves at once
+    groupCommit.close();
+  });
+
+  it('a failed log wakes backlog waiters and holds no backlog', async () => {
+    const eio = new IoError('EIO', 'datasync', '/wal');
+    const groupCommit = new GroupCommit(scriptedWriter([eio]), {
+      maxLatencyMs: 5,
+      batchBytesMax: 1 << 20,
+      retryDelayMs: 1,
+    });
+    for (let i = 0; i < 3; i++) groupCommit.submitRequest(new CountingRequest(), 'relaxed');
+    await groupCommit.whenBacklogAtMost(0);
+    expect(groupCommit.failedWith).toBe(eio);
+    expect(groupCommit.backlogBytes).toBe(0);
   });
 });
