@@ -19,7 +19,7 @@ import { NodeFileSystem } from '../io/node-file-system.js';
 import { FORMAT_MAJOR, type Manifest } from '../meta/manifest.js';
 import { type Btree, NOT_RESIDENT } from '../storage/btree/btree.js';
 import type { KeyRange } from '../storage/btree/key-range.js';
-import type { LeafEntry } from '../storage/btree/node.js';
+import { type LeafEntry, ownedEntry } from '../storage/btree/node.js';
 import { decodedPageBytesMax, type PageStore } from '../storage/btree/page-store.js';
 import { UnifiedCache } from '../storage/cache/unified-cache.js';
 import { type SegmentRecord, ValueLog, type ValueLogSegmentStats } from '../storage/vlog/value-log.js';
@@ -214,9 +214,12 @@ export class Database {
   }
 
   private async getSlow(keyBytes: Uint8Array): Promise<Value | undefined> {
-    const entry = await this.tree.get(keyBytes);
-    if (entry === undefined) return undefined;
-    if (entry.revision > this.groupCommit.durableLsn) await this.waitDurable(entry.revision);
+    const found = await this.tree.get(keyBytes);
+    if (found === undefined) return undefined;
+    // Kept across awaits below: a copy, not views of a page that may be recycled meanwhile.
+    const mustWait = found.revision > this.groupCommit.durableLsn;
+    const entry = mustWait || found.pointer !== undefined ? ownedEntry(found) : found;
+    if (mustWait) await this.waitDurable(entry.revision);
     if (!isLive(entry, this.clock.nowMs())) return undefined;
     return entry.pointer === undefined
       ? this.valueOf(entry)
@@ -240,7 +243,10 @@ export class Database {
     while (returned < limit) {
       // No more than the limit still wants: entries past it would be read (and built) for nothing.
       const requested = Math.min(SCAN_BATCH_ENTRIES, limit - returned);
-      const batch = await cursor.nextBatch(requested);
+      const read = await cursor.nextBatch(requested);
+      // Copied before any await or yield: once this generator yields, its caller may run anything,
+      // and an evicted leaf's page is recycled (page-buffer-pool.ts).
+      const batch = read.map(ownedEntry);
       let revisionMax = lsn(0); // LSNs are bigints: no Math.max
       for (const entry of batch) if (entry.revision > revisionMax) revisionMax = entry.revision;
       await this.waitDurable(revisionMax);
@@ -330,8 +336,10 @@ export class Database {
 
   /** The stored entry for a key (tombstones and expired entries included), without waiting. */
   async readEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
-    const entry = await this.tree.get(key);
-    return entry === undefined || entry.pointer === undefined ? entry : this.resolved(entry);
+    const found = await this.tree.get(key);
+    if (found === undefined) return undefined;
+    const entry = ownedEntry(found); // the transaction keeps it across awaits
+    return entry.pointer === undefined ? entry : this.resolved(entry);
   }
 
   /** Every stored entry in the range, in key order (tombstones included). */
@@ -339,7 +347,7 @@ export class Database {
     const cursor = this.tree.cursor(range);
     const entries: LeafEntry[] = [];
     for (;;) {
-      const batch = await cursor.nextBatch(SCAN_BATCH_ENTRIES);
+      const batch = (await cursor.nextBatch(SCAN_BATCH_ENTRIES)).map(ownedEntry); // kept across awaits
       for (const entry of batch) {
         const resolved = entry.pointer === undefined ? entry : await this.resolved(entry);
         if (resolved !== undefined) entries.push(resolved);
@@ -374,14 +382,15 @@ export class Database {
   // --- primitives for value-log GC (src/txn/vlog-gc.ts), which holds the key locks ----------------
 
   /** The key's entry exactly as the tree holds it (a value-log pointer unresolved). */
-  storedEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
-    return this.tree.get(key);
+  async storedEntry(key: Uint8Array): Promise<LeafEntry | undefined> {
+    const entry = await this.tree.get(key);
+    return entry === undefined ? undefined : ownedEntry(entry); // the caller keeps it across awaits
   }
 
   /** Up to `limit` stored entries after `afterKey` (from the start when undefined), tombstones included. */
   async storedEntriesAfter(afterKey: Uint8Array | undefined, limit: number): Promise<LeafEntry[]> {
     const cursor = this.tree.cursor(afterKey === undefined ? {} : { start: afterKey });
-    const batch = await cursor.nextBatch(limit + 1);
+    const batch = (await cursor.nextBatch(limit + 1)).map(ownedEntry); // the caller keeps them
     const first = batch[0];
     if (afterKey !== undefined && first !== undefined && compareBytes(first.key, afterKey) === 0)
       batch.shift();
@@ -591,8 +600,10 @@ export class Database {
    */
   private resolved(entry: LeafEntry): Promise<LeafEntry | undefined> {
     return this.largeValues.resolve(entry, async (key) => {
-      const again = await this.tree.get(key);
-      if (again !== undefined) await this.waitDurable(again.revision); // never a write a crash could undo
+      const found = await this.tree.get(key);
+      if (found === undefined) return undefined;
+      const again = ownedEntry(found); // kept across the awaits of the value-log read
+      await this.waitDurable(again.revision); // never a write a crash could undo
       return again;
     });
   }

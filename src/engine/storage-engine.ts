@@ -18,6 +18,7 @@ import {
 } from '../meta/manifest.js';
 import { SUPERBLOCK_FILES } from '../meta/superblock.js';
 import { Btree } from '../storage/btree/btree.js';
+import { copyBytes } from '../util/byte-slab.js';
 import { type LeafEntry, makeLeafEntry, type ValueLogPointer } from '../storage/btree/node.js';
 import { DATA_PAGES_FILE, PageStore } from '../storage/btree/page-store.js';
 import type { UnifiedCache } from '../storage/cache/unified-cache.js';
@@ -63,7 +64,8 @@ export async function valueLogPointers(
     const batch = await cursor.nextBatch(POINTER_WALK_BATCH_ENTRIES);
     for (const entry of batch) {
       if (entry.pointer !== undefined) {
-        pointers.push({ key: entry.key, pointer: entry.pointer, revision: entry.revision });
+        // A copy of the key: the leaf's page may be recycled once the walk moves on.
+        pointers.push({ key: copyBytes(entry.key), pointer: entry.pointer, revision: entry.revision });
       }
     }
     if (batch.length < POINTER_WALK_BATCH_ENTRIES) return pointers;

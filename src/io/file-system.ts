@@ -34,6 +34,8 @@ export interface FileHandle {
    * device blocks the event loop for the device's latency. Throws the IoError instead of rejecting.
    */
   readBlocking(offsetBytes: number, lengthBytes: number): Uint8Array;
+  /** `readBlocking` into `buffer` (all of it, up to end of file); returns the bytes read. */
+  readBlockingInto(offsetBytes: number, buffer: Uint8Array): number;
   /** Writes all of `bytes` at `offsetBytes`, extending the file (with zeros for any gap) if needed. */
   write(offsetBytes: number, bytes: Uint8Array): Promise<void>;
   /**

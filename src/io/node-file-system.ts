@@ -148,10 +148,16 @@ class NodeFileHandle implements FileHandle {
   }
 
   readBlocking(offsetBytes: number, lengthBytes: number): Uint8Array {
-    assertOffset(offsetBytes, 'read offset');
     assertOffset(lengthBytes, 'read length');
-    this.assertOpen('read');
     const buffer = new Uint8Array(lengthBytes);
+    const doneBytes = this.readBlockingInto(offsetBytes, buffer);
+    return doneBytes === lengthBytes ? buffer : buffer.slice(0, doneBytes);
+  }
+
+  readBlockingInto(offsetBytes: number, buffer: Uint8Array): number {
+    assertOffset(offsetBytes, 'read offset');
+    this.assertOpen('read');
+    const lengthBytes = buffer.length;
     let doneBytes = 0;
     try {
       while (doneBytes < lengthBytes) {
@@ -168,7 +174,7 @@ class NodeFileHandle implements FileHandle {
     } catch (error) {
       throw toIoError(error, 'read', this.path);
     }
-    return doneBytes === lengthBytes ? buffer : buffer.slice(0, doneBytes);
+    return doneBytes;
   }
 
   async write(offsetBytes: number, bytes: Uint8Array): Promise<void> {

@@ -275,6 +275,12 @@ class SimFileHandle implements FileHandle {
     return this.kernel.read(this.file, offsetBytes, lengthBytes);
   }
 
+  readBlockingInto(offsetBytes: number, buffer: Uint8Array): number {
+    const bytes = this.readBlocking(offsetBytes, buffer.length);
+    buffer.set(bytes);
+    return bytes.length;
+  }
+
   async write(offsetBytes: number, bytes: Uint8Array): Promise<void> {
     assertNonNegative(offsetBytes, 'write offset');
     this.kernel.write(this.file, offsetBytes, bytes);

@@ -7,6 +7,7 @@
  * otherwise the cursor seeks again from the last key it returned, so it never skips or repeats a key
  * and always returns keys in strict order. Each step reads the tree as it is at that step.
  */
+import { copyBytes } from '../../util/byte-slab.js';
 import { compareBytes } from '../../util/bytes.js';
 import { PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import type { Btree, CursorOptions } from './btree.js';
@@ -47,7 +48,7 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
       this.done = true;
       return { done: true, value: undefined };
     }
-    this.lastKey = entry.key;
+    this.lastKey = copyBytes(entry.key); // kept across awaits: not a view of a page that may be recycled
     return { done: false, value: entry };
   }
 
@@ -73,6 +74,9 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
         this.lastKey = saved.lastKey;
         throw error;
       }
+      // Kept across awaits: a copy, not a view of a page that may be recycled (page-buffer-pool.ts).
+      if (this.lastKey !== undefined && this.lastKey !== saved.lastKey)
+        this.lastKey = copyBytes(this.lastKey);
       return entries;
     });
     if (batch.length < limit) this.done = true;
@@ -87,7 +91,14 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
   /** One synchronous step; throws NotResident (via tree.node) before changing any cursor state. */
   private step(): LeafEntry | undefined {
     let position = this.position;
-    if (position === undefined || position.version !== this.tree.store.version) position = this.seek();
+    // A saved path goes stale when the tree changed, or when its leaf was evicted and its page recycled.
+    if (
+      position === undefined ||
+      position.version !== this.tree.store.version ||
+      position.leaf.packed?.recycled === true
+    ) {
+      position = this.seek();
+    }
     if (position === undefined) return undefined;
     for (;;) {
       const entry = leafEntryAt(position.leaf, position.index);

@@ -45,7 +45,7 @@ export function leafFind(leaf: LeafNode, key: Uint8Array): LeafEntry | undefined
 
 /** A fresh array of the leaf's entries, for a copy that will change. */
 export function leafEntriesCopy(leaf: LeafNode): LeafEntry[] {
-  return leaf.entries !== undefined ? [...leaf.entries] : (leaf.packed as PackedLeaf).entries();
+  return leaf.entries !== undefined ? [...leaf.entries] : (leaf.packed as PackedLeaf).ownedEntries();
 }
 
 /** The entries of a leaf that holds them as objects: every dirty leaf does. */

@@ -8,6 +8,7 @@
  * be decided without encoding. Leaves have no sibling links: under copy-on-write a changed leaf would
  * force its neighbours to be copied too.
  */
+import { copyBytes } from '../../util/byte-slab.js';
 import type { Lsn, PageId } from '../../util/ids.js';
 import type { ValueType } from '../value-type.js';
 import type { KeyHeads } from './key-heads.js';
@@ -49,6 +50,23 @@ export function makeLeafEntry(
   revision: Lsn,
 ): LeafEntry {
   return { key, valueType, tombstone, inlineValue, pointer, expiresAtMs, revision };
+}
+
+/**
+ * `entry` with its key and inline value copied. An entry read from a clean leaf views that leaf's page,
+ * whose buffer is recycled once the leaf is evicted (page-buffer-pool.ts): whoever keeps an entry past
+ * a synchronous step (across an await or a yield) keeps this copy.
+ */
+export function ownedEntry(entry: LeafEntry): LeafEntry {
+  return makeLeafEntry(
+    copyBytes(entry.key),
+    entry.valueType,
+    entry.tombstone,
+    entry.inlineValue === undefined ? undefined : copyBytes(entry.inlineValue),
+    entry.pointer,
+    entry.expiresAtMs,
+    entry.revision,
+  );
 }
 
 interface NodeBase {

@@ -18,6 +18,7 @@
  */
 import { assert } from '../../util/assert.js';
 import { KeyHeads } from './key-heads.js';
+import type { PageBufferPool } from './page-buffer-pool.js';
 import type { LeafEntry } from './node.js';
 import {
   INLINE_VALUE_HEADER_BYTES,
@@ -42,6 +43,8 @@ export class PackedLeaf {
   /** Offset and length of each slot's key in the page, in key order. */
   private readonly keyStarts: Uint16Array;
   private readonly keyLengths: Uint16Array;
+  /** Set once its page went back to the page buffer pool: it must never be read again. */
+  private recycledValue = false;
 
   /** Indexes a valid, sealed leaf page (see the invariant above). */
   constructor(page: Uint8Array) {
@@ -62,14 +65,31 @@ export class PackedLeaf {
     return this.page.length + 4 * this.count;
   }
 
+  get recycled(): boolean {
+    return this.recycledValue;
+  }
+
+  /**
+   * Hands the page's buffer to `pool` (page-buffer-pool.ts). Only the page store does this, for a leaf
+   * evicted from the cache that nothing pins or writes; a cursor still holding the leaf sees `recycled`
+   * and seeks again.
+   */
+  recycle(pool: PageBufferPool): void {
+    assert(!this.recycledValue, 'a packed leaf recycled twice');
+    this.recycledValue = true;
+    pool.recycle(this.page);
+  }
+
   /** The key of entry `index`, as a view into the page. */
   keyAt(index: number): Uint8Array {
+    assert(!this.recycledValue, 'read of a recycled packed leaf');
     assert(index >= 0 && index < this.count, `entry ${index} of ${this.count}`);
     return pageView(this.page, this.keyStarts[index] as number, this.keyLengths[index] as number);
   }
 
   /** The leaf's key heads (key-heads.ts), read from the page in place. */
   buildHeads(): KeyHeads | undefined {
+    assert(!this.recycledValue, 'read of a recycled packed leaf');
     return KeyHeads.buildInPlace(this.page, this.keyStarts, this.keyLengths);
   }
 
@@ -88,15 +108,26 @@ export class PackedLeaf {
 
   /** Entry `index` (keys and inline values are views into the page). */
   entryAt(index: number): LeafEntry {
+    assert(!this.recycledValue, 'read of a recycled packed leaf');
     assert(index >= 0 && index < this.count, `entry ${index} of ${this.count}`);
     return this.buildEntry(index);
   }
 
   /** Every entry, in key order, in a fresh array (for a copy that will change, or a full check). */
   entries(): LeafEntry[] {
+    assert(!this.recycledValue, 'read of a recycled packed leaf');
     const entries: LeafEntry[] = [];
     for (let index = 0; index < this.count; index++) entries.push(this.buildEntry(index));
     return entries;
+  }
+
+  /**
+   * Every entry, as views into a private copy of the page: for a dirty copy of the leaf, which outlives
+   * this leaf's buffer (the pool takes it back once the clean leaf is evicted).
+   */
+  ownedEntries(): LeafEntry[] {
+    assert(!this.recycledValue, 'read of a recycled packed leaf');
+    return new PackedLeaf(this.page.slice()).entries();
   }
 
   private buildEntry(index: number): LeafEntry {

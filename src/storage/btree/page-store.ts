@@ -23,7 +23,7 @@ import { chooseSuperblock, inactiveSlot } from '../../meta/superblock-choice.js'
 import { assert } from '../../util/assert.js';
 import { CorruptionError, JubilantError } from '../../util/errors.js';
 import { type Lsn, lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
-import { UnifiedCache } from '../cache/unified-cache.js';
+import { type CacheKey, UnifiedCache } from '../cache/unified-cache.js';
 import { PageType } from '../pager/page-format.js';
 import { Pager } from '../pager/pager.js';
 import {
@@ -53,6 +53,7 @@ import {
 } from './node-format.js';
 import { leafCount, leafEntriesCopy } from './node-ops.js';
 import { PackedLeaf } from './packed-leaf.js';
+import { PageBufferPool } from './page-buffer-pool.js';
 
 export const DATA_PAGES_FILE = 'data.pages';
 const CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -64,6 +65,8 @@ const CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
  * leaf's entries are mostly fresh, so the larger figure. A child costs a separator view and two slots.
  */
 const NODE_OBJECT_BYTES = 128;
+/** Recycled page buffers the pool keeps (1 MiB at 16 KiB pages); a miss takes one, an eviction returns one. */
+const POOL_PAGES_KEPT_MAX = 64;
 const LEAF_ENTRY_OBJECT_BYTES = 600;
 const CHILD_OBJECT_BYTES = 128;
 /** A key head of a clean node's search index (key-heads.ts). */
@@ -172,6 +175,8 @@ export class PageStore {
   private dirtyChargeTotal = 0;
   /** Frozen nodes of an image being written: their pages may not be on disk yet, so they stay here. */
   private readonly inFlight = new Map<PageId, BtreeNode>();
+  /** Page buffers: a cache miss reads into one, an evicted clean leaf gives its own back. */
+  private readonly pool: PageBufferPool;
   private readonly pinned = new Map<PageId, { node: BtreeNode; count: number }>();
   private freeSpace: FreeSpace;
   private rootIdValue: PageId;
@@ -204,6 +209,8 @@ export class PageStore {
     this.pageSizeBytes = options.pageSizeBytes;
     this.databaseUuid = options.databaseUuid;
     this.cache = options.cache ?? new UnifiedCache(options.cacheBytes ?? CACHE_BYTES_DEFAULT);
+    this.pool = new PageBufferPool(this.pageSizeBytes, POOL_PAGES_KEPT_MAX);
+    this.cache.addEvictionListener((key, value) => this.evicted(key, value));
     this.freeSpace = state.freeSpace;
     this.freeListPageIds = state.freeListPageIds;
     this.activeSlot = state.activeSlot;
@@ -320,7 +327,8 @@ export class PageStore {
     let node = this.resident(id);
     if (node === undefined) {
       this.cache.recordMiss();
-      const page = await this.pager.readPage(id, [PageType.BtreeLeaf, PageType.BtreeInternal]);
+      const into = this.pool.take();
+      const page = await this.pager.readPage(id, [PageType.BtreeLeaf, PageType.BtreeInternal], into);
       node =
         this.resident(id) ?? nodeFromDisk(page, { file: this.pager.path, pageSizeBytes: this.pageSizeBytes });
       if (!node.dirty && !this.inFlight.has(id)) this.cache.set(id, node, decodedNodeBytes(node));
@@ -329,6 +337,24 @@ export class PageStore {
     if (pin === undefined) this.pinned.set(id, { node, count: 1 });
     else pin.count += 1;
     return node;
+  }
+
+  /**
+   * An evicted clean leaf gives its page buffer back to the pool, unless something still holds the node:
+   * a pin (a reader mid-load), an image being written (its page is the one being written). A cursor
+   * that saved a path through it sees `recycled` and seeks again.
+   */
+  private evicted(key: CacheKey, value: object): void {
+    if (typeof key !== 'number') return; // not a node: a value-log value
+    const node = value as BtreeNode;
+    if (node.kind !== 'leaf' || node.packed === undefined || node.packed.recycled || node.dirty) return;
+    if (this.pinned.has(node.pageId) || this.inFlight.has(node.pageId)) return;
+    node.packed.recycle(this.pool);
+  }
+
+  /** Page buffers taken from and recycled to the pool (stats). */
+  poolStats(): ReturnType<PageBufferPool['stats']> {
+    return this.pool.stats();
   }
 
   unpin(id: PageId): void {

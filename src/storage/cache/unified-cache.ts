@@ -29,6 +29,7 @@ export class UnifiedCache<T extends object = object> {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
+  private readonly evictionListeners: Array<(key: CacheKey, value: T) => void> = [];
 
   constructor(budgetBytes: number) {
     assert(Number.isSafeInteger(budgetBytes) && budgetBytes > 0, `invalid cache budget ${budgetBytes}`);
@@ -39,8 +40,10 @@ export class UnifiedCache<T extends object = object> {
       sizeCalculation: () => {
         throw new Error('UnifiedCache.set needs a size');
       },
-      dispose: (_value, _key, reason) => {
-        if (reason === 'evict') this.evictions += 1;
+      dispose: (value, key, reason) => {
+        if (reason !== 'evict') return;
+        this.evictions += 1;
+        for (const listener of this.evictionListeners) listener(key, value);
       },
     });
   }
@@ -53,6 +56,14 @@ export class UnifiedCache<T extends object = object> {
     const value = this.lru.get(key);
     if (value !== undefined) this.hits += 1;
     return value;
+  }
+
+  /**
+   * Calls `listener` for each entry evicted to make room (not for one deleted or replaced), at the
+   * moment it leaves the cache: the page store recycles an evicted leaf's page buffer.
+   */
+  addEvictionListener(listener: (key: CacheKey, value: T) => void): void {
+    this.evictionListeners.push(listener);
   }
 
   /** Counts one miss: a read that had to load from disk. */

@@ -87,16 +87,20 @@ export class Pager {
     return id;
   }
 
-  /** Reads a page and checks CRC, id and type; returns a fresh buffer the caller owns. */
-  async readPage(id: PageId, expectedTypes: readonly PageType[]): Promise<Uint8Array> {
+  /**
+   * Reads a page and checks CRC, id and type; returns the buffer (`into`, or a fresh one) the caller owns.
+   */
+  async readPage(id: PageId, expectedTypes: readonly PageType[], into?: Uint8Array): Promise<Uint8Array> {
     if (id >= this.pageCountValue) {
       throw new JubilantError('INTERNAL', `read of page ${id} past the page count ${this.pageCountValue}`);
     }
     const offsetBytes = id * this.pageSizeBytes;
+    const page = into ?? new Uint8Array(this.pageSizeBytes);
+    assert(page.length === this.pageSizeBytes, 'a page buffer of the wrong size');
     // Blocking (see FileHandle.readBlocking): a cache miss is mostly served by the OS page cache.
-    const page = this.file.readBlocking(offsetBytes, this.pageSizeBytes);
-    if (page.length !== this.pageSizeBytes) {
-      throw new CorruptionError(`page ends past end of file (${page.length} bytes read)`, {
+    const readBytes = this.file.readBlockingInto(offsetBytes, page);
+    if (readBytes !== this.pageSizeBytes) {
+      throw new CorruptionError(`page ends past end of file (${readBytes} bytes read)`, {
         file: this.path,
         offsetBytes,
         what: `page ${id}`,
