@@ -22,7 +22,7 @@ function keyOf(index: number): Uint8Array {
   return utf8(`key-${String(index).padStart(6, '0')}`);
 }
 
-function valueOf(index: number): Uint8Array {
+function valueAt(index: number): Uint8Array {
   return new Uint8Array(40).fill(index % 251);
 }
 
@@ -72,7 +72,7 @@ describe('page buffers recycled under a small cache', () => {
     const tree = new Btree(store);
     for (let index = 0; index < KEYS; index++) {
       await tree.put(
-        makeLeafEntry(keyOf(index), 'bytes', false, valueOf(index), undefined, 0, lsn(index + 1)),
+        makeLeafEntry(keyOf(index), 'bytes', false, valueAt(index), undefined, 0, lsn(index + 1)),
       );
       if (index % 500 === 499) await store.checkpoint(lsn(index + 1));
     }
@@ -87,13 +87,13 @@ describe('page buffers recycled under a small cache', () => {
         const batch = await cursor.nextBatch(BATCH);
         for (const entry of batch) {
           const index = Number(new TextDecoder().decode(entry.key).slice(4));
-          expect(entry.inlineValue).toEqual(valueOf(index));
+          expect(entry.inlineValue).toEqual(valueAt(index));
           seen.push(new TextDecoder().decode(entry.key));
         }
         for (let probe = 0; probe < PROBES; probe++) {
           const index = random.int(KEYS);
           const found = await tree.get(keyOf(index));
-          expect(found?.inlineValue).toEqual(valueOf(index));
+          expect(found?.inlineValue).toEqual(valueAt(index));
         }
         if (batch.length < BATCH) break;
       }
