@@ -295,12 +295,17 @@ export class CommitPipeline {
   private async waitForBacklog(commit: PendingCommit): Promise<void> {
     const { groupCommit } = this.parts;
     while (!this.backlogAdmits(commit)) {
-      const diskFull = groupCommit.pausedOnDiskFull;
-      if (diskFull !== undefined) throw diskFull;
-      await Promise.race([
-        groupCommit.whenBacklogAtMost(this.parts.relaxedBacklogBytesMax),
-        groupCommit.whenDiskFull(),
-      ]);
+      const paused = groupCommit.pausedOnDiskFull;
+      if (paused !== undefined) throw paused;
+      const diskFull = groupCommit.whenDiskFull();
+      try {
+        await Promise.race([
+          groupCommit.whenBacklogAtMost(this.parts.relaxedBacklogBytesMax),
+          diskFull.promise,
+        ]);
+      } finally {
+        diskFull.cancel();
+      }
       this.host.checkNotReadOnly();
     }
   }
@@ -323,7 +328,16 @@ export class CommitPipeline {
         const running = this.host.checkpointForRoom();
         if (running === undefined) break; // no checkpoint can start (closing or read-only): go on
         const settled = running.catch(() => undefined);
-        await (admission ? Promise.race([settled, groupCommit.whenDiskFull()]) : settled);
+        if (!admission) {
+          await settled;
+        } else {
+          const diskFull = groupCommit.whenDiskFull();
+          try {
+            await Promise.race([settled, diskFull.promise]);
+          } finally {
+            diskFull.cancel();
+          }
+        }
       }
       this.host.checkNotReadOnly();
     }

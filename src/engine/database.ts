@@ -243,20 +243,30 @@ export class Database {
     while (returned < limit) {
       // No more than the limit still wants: entries past it would be read (and built) for nothing.
       const requested = Math.min(SCAN_BATCH_ENTRIES, limit - returned);
-      const read = await cursor.nextBatch(requested);
-      // Copied before any await or yield: once this generator yields, its caller may run anything,
-      // and an evicted leaf's page is recycled (page-buffer-pool.ts).
-      const batch = read.map(ownedEntry);
+      const batch = await cursor.nextBatch(requested);
+      // Keys and inline values are taken out of the batch's page views now, before any await or
+      // yield: once this generator yields, its caller may run anything, and an evicted leaf's page is
+      // recycled (page-buffer-pool.ts). A row keeps its entry only for scalar fields (liveness), or
+      // a copy of it when the value log must be read.
+      const rows: Array<{ key: string; entry: LeafEntry; value: Value | undefined }> = [];
       let revisionMax = lsn(0); // LSNs are bigints: no Math.max
-      for (const entry of batch) if (entry.revision > revisionMax) revisionMax = entry.revision;
+      for (const entry of batch) {
+        if (entry.revision > revisionMax) revisionMax = entry.revision;
+        if (entry.tombstone) continue; // never live
+        const inline = entry.pointer === undefined;
+        rows.push({
+          key: decodeKey(entry.key),
+          entry: inline ? entry : ownedEntry(entry),
+          value: inline ? this.valueOf(entry) : undefined,
+        });
+      }
       await this.waitDurable(revisionMax);
       const nowMs = this.clock.nowMs();
-      for (const entry of batch) {
-        if (!isLive(entry, nowMs)) continue;
-        const value =
-          entry.pointer === undefined ? this.valueOf(entry) : await this.valueLogValueOf(entry, nowMs);
+      for (const row of rows) {
+        if (!isLive(row.entry, nowMs)) continue;
+        const value = row.value ?? (await this.valueLogValueOf(row.entry, nowMs));
         if (value === undefined) continue;
-        yield { key: decodeKey(entry.key), value };
+        yield { key: row.key, value };
         returned += 1;
         if (returned >= limit) return;
       }

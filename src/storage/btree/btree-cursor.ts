@@ -11,7 +11,7 @@ import { copyBytes } from '../../util/byte-slab.js';
 import { compareBytes } from '../../util/bytes.js';
 import { PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import type { Btree, CursorOptions } from './btree.js';
-import type { BtreeNode, LeafEntry, LeafNode } from './node.js';
+import { type BtreeNode, type LeafEntry, type LeafNode, ownedEntry } from './node.js';
 import { childIndexFor, leafCount, leafEntryAt, leafKeyAt, leafLowerBound } from './node-ops.js';
 import type { PathStep } from './rebalance.js';
 
@@ -43,7 +43,10 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
 
   async next(): Promise<IteratorResult<LeafEntry>> {
     if (this.done) return { done: true, value: undefined };
-    const entry = await this.tree.run(() => this.step());
+    const entry = await this.tree.run(() => {
+      const stepped = this.step();
+      return stepped === undefined ? undefined : ownedEntry(stepped); // kept past the attempt
+    });
     if (entry === undefined) {
       this.done = true;
       return { done: true, value: undefined };

@@ -15,7 +15,7 @@ import { assert } from '../../util/assert.js';
 import { type Lsn, PAGE_ID_NONE, type PageId } from '../../util/ids.js';
 import { BtreeCursor } from './btree-cursor.js';
 import type { KeyRange } from './key-range.js';
-import type { BtreeNode, InternalNode, LeafEntry, LeafNode } from './node.js';
+import { type BtreeNode, type InternalNode, type LeafEntry, type LeafNode, ownedEntry } from './node.js';
 import { leafEntryBytes, nodeEntryBytesMax, nodeUsableBytes } from './node-format.js';
 import { childIndexFor, entriesOf, leafFind, removeLeafEntry, upsertLeafEntry } from './node-ops.js';
 import type { PageStore } from './page-store.js';
@@ -75,7 +75,13 @@ export class Btree {
   async get(key: Uint8Array): Promise<LeafEntry | undefined> {
     // The common case (the path is in memory) needs no retry loop, pins or extra awaits.
     const entry = this.getResident(key);
-    return entry !== NOT_RESIDENT ? entry : this.run(() => this.lookup(key));
+    if (entry !== NOT_RESIDENT) return entry;
+    // Copied inside the attempt, while the loaded nodes are still pinned: the result reaches the caller
+    // only some microtasks later (see PageStore.recycleRetired, and ownedEntry).
+    return this.run(() => {
+      const found = this.lookup(key);
+      return found === undefined ? undefined : ownedEntry(found);
+    });
   }
 
   /**

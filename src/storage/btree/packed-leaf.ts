@@ -18,7 +18,6 @@
  */
 import { assert } from '../../util/assert.js';
 import { KeyHeads } from './key-heads.js';
-import type { PageBufferPool } from './page-buffer-pool.js';
 import type { LeafEntry } from './node.js';
 import {
   INLINE_VALUE_HEADER_BYTES,
@@ -70,14 +69,15 @@ export class PackedLeaf {
   }
 
   /**
-   * Hands the page's buffer to `pool` (page-buffer-pool.ts). Only the page store does this, for a leaf
-   * evicted from the cache that nothing pins or writes; a cursor still holding the leaf sees `recycled`
-   * and seeks again.
+   * Marks the leaf recycled and returns its page, which the page store hands to the pool on a later
+   * turn of the event loop (page-buffer-pool.ts). Only the page store does this, for a leaf evicted
+   * from the cache that nothing pins or writes; a cursor still holding the leaf sees `recycled` and
+   * seeks again.
    */
-  recycle(pool: PageBufferPool): void {
+  retire(): Uint8Array {
     assert(!this.recycledValue, 'a packed leaf recycled twice');
     this.recycledValue = true;
-    pool.recycle(this.page);
+    return this.page;
   }
 
   /** The key of entry `index`, as a view into the page. */

@@ -177,6 +177,8 @@ export class PageStore {
   private readonly inFlight = new Map<PageId, BtreeNode>();
   /** Page buffers: a cache miss reads into one, an evicted clean leaf gives its own back. */
   private readonly pool: PageBufferPool;
+  /** Pages of evicted leaves, given to the pool on the next turn (recycleRetired). */
+  private retired: Uint8Array[] = [];
   private readonly pinned = new Map<PageId, { node: BtreeNode; count: number }>();
   private freeSpace: FreeSpace;
   private rootIdValue: PageId;
@@ -349,7 +351,20 @@ export class PageStore {
     const node = value as BtreeNode;
     if (node.kind !== 'leaf' || node.packed === undefined || node.packed.recycled || node.dirty) return;
     if (this.pinned.has(node.pageId) || this.inFlight.has(node.pageId)) return;
-    node.packed.recycle(this.pool);
+    this.retired.push(node.packed.retire());
+    if (this.retired.length === 1) setImmediate(() => this.recycleRetired());
+  }
+
+  /**
+   * Hands retired pages to the pool, on a later turn of the event loop than the one that evicted them.
+   * A tree read that loads pages resolves within the turn it ran in (page reads block), and its caller
+   * copies what it keeps right after: so every view read in a turn stays valid to the end of that turn,
+   * whatever the turn evicts meanwhile.
+   */
+  private recycleRetired(): void {
+    const retired = this.retired;
+    this.retired = [];
+    for (const page of retired) this.pool.recycle(page);
   }
 
   /** Page buffers taken from and recycled to the pool (stats). */

@@ -122,8 +122,8 @@ export class GroupCommit {
   private idleResolve: (() => void) | undefined;
   /** The ENOSPC the log is paused on: set when a batch write meets it, cleared when one succeeds. */
   private diskFullError: Error | undefined;
-  /** Settled the next time the log pauses on a full disk (one shared promise, however many wait). */
-  private diskFullSignal: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Resolvers of whenDiskFull's promises, removed again when their waiter cancels. */
+  private readonly diskFullWaiters = new Set<() => void>();
   /** Counters for stats(). */
   readonly counters = { batches: 0, records: 0, diskFullRetries: 0 };
 
@@ -155,14 +155,16 @@ export class GroupCommit {
     return this.diskFullError;
   }
 
-  /** Resolves the next time the log pauses on a full disk. */
-  whenDiskFull(): Promise<void> {
-    if (this.diskFullSignal === undefined) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((onResolve) => (resolve = onResolve));
-      this.diskFullSignal = { promise, resolve };
-    }
-    return this.diskFullSignal.promise;
+  /**
+   * A promise resolved the next time the log pauses on a full disk, and `cancel` to stop waiting. A
+   * waiter races it against something else and must cancel once either settles: one shared promise that
+   * may never settle would keep a reaction for every race ever run against it.
+   */
+  whenDiskFull(): { promise: Promise<void>; cancel: () => void } {
+    let resolve!: () => void;
+    const promise = new Promise<void>((onResolve) => (resolve = onResolve));
+    this.diskFullWaiters.add(resolve);
+    return { promise, cancel: () => this.diskFullWaiters.delete(resolve) };
   }
 
   /** Payload bytes queued or being written: what the log holds in memory until it is on disk. */
@@ -299,9 +301,8 @@ export class GroupCommit {
   private diskFull(batch: Pending[], error: Error): void {
     this.counters.diskFullRetries += 1;
     this.diskFullError = error;
-    const signal = this.diskFullSignal;
-    this.diskFullSignal = undefined;
-    signal?.resolve();
+    for (const resolve of this.diskFullWaiters) resolve();
+    this.diskFullWaiters.clear();
     for (const pending of batch) {
       if (pending.durability === 'fsync' && !pending.voided) {
         pending.voided = true;

@@ -95,6 +95,8 @@ describe('page buffers recycled under a small cache', () => {
           const found = await tree.get(keyOf(index));
           expect(found?.inlineValue).toEqual(valueAt(index));
         }
+        // Retired pages reach the pool on a later turn of the event loop (PageStore.recycleRetired).
+        await new Promise((resolve) => setImmediate(resolve));
         if (batch.length < BATCH) break;
       }
       expect(seen).toEqual(
