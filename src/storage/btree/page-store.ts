@@ -67,6 +67,8 @@ const CACHE_BYTES_DEFAULT = 64 * 1024 * 1024;
 const NODE_OBJECT_BYTES = 128;
 /** Recycled page buffers the pool keeps (1 MiB at 16 KiB pages); a miss takes one, an eviction returns one. */
 const POOL_PAGES_KEPT_MAX = 64;
+/** Evicted pages held for the pool until the next turn of the event loop (recycleRetired). */
+const RETIRED_PAGES_MAX = 64;
 const LEAF_ENTRY_OBJECT_BYTES = 600;
 const CHILD_OBJECT_BYTES = 128;
 /** A key head of a clean node's search index (key-heads.ts). */
@@ -351,6 +353,9 @@ export class PageStore {
     const node = value as BtreeNode;
     if (node.kind !== 'leaf' || node.packed === undefined || node.packed.recycled || node.dirty) return;
     if (this.pinned.has(node.pageId) || this.inFlight.has(node.pageId)) return;
+    // A turn that never yields to the event loop (a tight loop of awaited reads) would otherwise hold
+    // every page it evicts: past the bound, evicted pages are left to the collector, views and all.
+    if (this.retired.length >= RETIRED_PAGES_MAX) return;
     this.retired.push(node.packed.retire());
     if (this.retired.length === 1) setImmediate(() => this.recycleRetired());
   }
