@@ -3,13 +3,14 @@
  * drops one; left to the garbage collector, dead page buffers pile up until a major GC (V8 starts one
  * once external memory has grown ~64 MiB since the last), and glibc keeps the freed space resident, so
  * memory grew far past the cache budget. The page store instead hands an evicted packed leaf's buffer
- * back here and takes the next read's buffer from here.
+ * back here on the next turn of the event loop (PageStore.recycleRetired) and takes later reads'
+ * buffers from here.
  *
  * Safety: a recycled buffer is detached first (`structuredClone` with `transfer` moves its memory to a
  * new ArrayBuffer without copying), so every view of the old buffer reads as empty from then on: a
- * view that outlived its page can never read another page's bytes. Nothing keeps such views anyway:
- * everything handed out of the tree past a synchronous step is copied (Database's boundary), cursors
- * re-seek from a recycled leaf, and a dirty copy of a leaf copies its page.
+ * view that outlived its page can never read another page's bytes. Nothing keeps such views past the
+ * turn that read them: the tree's loading paths copy inside their attempt, Database copies at its
+ * boundary, cursors re-seek from a recycled leaf, and a dirty copy of a leaf copies its page.
  */
 import { assert } from '../../util/assert.js';
 
