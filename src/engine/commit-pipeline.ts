@@ -297,16 +297,18 @@ export class CommitPipeline {
     while (!this.backlogAdmits(commit)) {
       const paused = groupCommit.pausedOnDiskFull;
       if (paused !== undefined) throw paused;
-      const diskFull = groupCommit.whenDiskFull();
-      try {
-        await Promise.race([
-          groupCommit.whenBacklogAtMost(this.parts.relaxedBacklogBytesMax),
-          diskFull.promise,
-        ]);
-      } finally {
-        diskFull.cancel();
-      }
+      await this.untilSettledOrDiskFull(groupCommit.whenBacklogAtMost(this.parts.relaxedBacklogBytesMax));
       this.host.checkNotReadOnly();
+    }
+  }
+
+  /** Resolves when `promise` settles or the log pauses on a full disk, whichever comes first. */
+  private async untilSettledOrDiskFull(promise: Promise<unknown>): Promise<void> {
+    const diskFull = this.parts.groupCommit.whenDiskFull();
+    try {
+      await Promise.race([promise, diskFull.promise]);
+    } finally {
+      diskFull.cancel(); // a promise that may never settle must not keep a reaction per wait
     }
   }
 
@@ -328,16 +330,7 @@ export class CommitPipeline {
         const running = this.host.checkpointForRoom();
         if (running === undefined) break; // no checkpoint can start (closing or read-only): go on
         const settled = running.catch(() => undefined);
-        if (!admission) {
-          await settled;
-        } else {
-          const diskFull = groupCommit.whenDiskFull();
-          try {
-            await Promise.race([settled, diskFull.promise]);
-          } finally {
-            diskFull.cancel();
-          }
-        }
+        await (admission ? this.untilSettledOrDiskFull(settled) : settled);
       }
       this.host.checkNotReadOnly();
     }

@@ -51,7 +51,7 @@ export class BtreeCursor implements AsyncIterableIterator<LeafEntry> {
       this.done = true;
       return { done: true, value: undefined };
     }
-    this.lastKey = copyBytes(entry.key); // kept across awaits: not a view of a page that may be recycled
+    this.lastKey = entry.key; // the entry is a copy (above): not a view of a page that may be recycled
     return { done: false, value: entry };
   }
 
